@@ -1,0 +1,72 @@
+"""``python -m training STAGE``: data, train, export, evaluate, or all of them in order.
+
+Every stage caches its output under ``--work-dir`` and skips what is done, so
+``python -m training all`` resumes after an interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("stage", choices=["data", "train", "export", "evaluate", "all"])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
+                        help="the shared data folder (default: ../shared/data)")
+    parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "training",
+                        help="synthesized data, features and checkpoints")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    data = parser.add_argument_group("data")
+    data.add_argument("--tts-utterances", type=int, default=12000)
+    data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
+    data.add_argument("--noise-utterances", type=int, default=300)
+    data.add_argument("--seed", type=int, default=0)
+    train = parser.add_argument_group("train")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--minutes", type=float, default=None, help="stop training after this wall time")
+    train.add_argument("--batch-frames", type=int, default=24000, help="feature frames per batch")
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--channels", type=int, default=256)
+    train.add_argument("--blocks", type=int, default=12)
+    train.add_argument("--max-steps", type=int, default=None, help="for smoke tests")
+    evaluate = parser.add_argument_group("evaluate")
+    evaluate.add_argument("--no-pocketsphinx", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stages = ["data", "train", "export", "evaluate"] if args.stage == "all" else [args.stage]
+    timings = {}
+    for stage in stages:
+        start = time.time()
+        if stage == "data":
+            from training.stages import run_data
+            run_data(args)
+        elif stage == "train":
+            from training.train import run_train
+            run_train(args)
+        elif stage == "export":
+            from training.export import run_export
+            run_export(args)
+        elif stage == "evaluate":
+            from training.evaluate import run_evaluate
+            run_evaluate(args)
+        timings[stage] = round(time.time() - start, 1)
+        print(f"[training] {stage} done in {timings[stage]} s", file=sys.stderr)
+    log = args.work_dir / "timings.json"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(log.read_text()) if log.exists() else {}
+    log.write_text(json.dumps({**previous, **timings}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What to say and who says it: the training item list, before any audio exists.
+
+Items are plain dicts (``id``, ``kind``, ``text``, ``voice`` or ``path``) so the
+list can be written to JSON, cached and resumed. Sentences whose index is a
+multiple of ``TUNE_EVERY`` are held out as a tuning slice (for LM weights):
+never trained on, and distinct from ``speech/dev``, which is evaluation only.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from models.text import normalize_transcript
+from training.voices import Voice
+
+TUNE_EVERY = 40
+HELD_OUT_SPEAKER = "theo"
+DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+
+def read_tsv(path: Path) -> list[tuple[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [(row[0], row[1]) for row in csv.reader(handle, delimiter="\t") if len(row) >= 2]
+
+
+def load_sentences(shared: Path) -> tuple[list[str], list[str]]:
+    """(training sentences, tuning sentences), normalised, from the shared LJSpeech text."""
+    rows = read_tsv(shared / "text" / "ljspeech_sentences.tsv")
+    train, tune = [], []
+    for index, (_, sentence) in enumerate(rows):
+        text = normalize_transcript(sentence)
+        if not text or len(text) > 220:
+            continue
+        (tune if index % TUNE_EVERY == 0 else train).append(text)
+    return train, tune
+
+
+def fsdd_items(shared: Path, held_out: bool) -> list[dict]:
+    """FSDD recordings; ``held_out`` picks the evaluation speaker instead of the others."""
+    root = shared / "speech" / "train" / "fsdd"
+    items = []
+    for rel, text in read_tsv(root / "transcripts.tsv"):
+        speaker = Path(rel).stem.split("_")[1]
+        if (speaker == HELD_OUT_SPEAKER) == held_out:
+            items.append({"id": f"fsdd/{Path(rel).stem}", "kind": "fsdd", "path": str(root / rel),
+                          "text": normalize_transcript(text)})
+    return items
+
+
+def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator) -> list[dict]:
+    """``count`` utterances: whole sentences, sentence fragments and digit strings, voices round-robin."""
+    items = []
+    order = rng.permutation(len(voices))
+    for i in range(count):
+        voice = voices[order[i % len(voices)]]
+        roll = rng.random()
+        if roll < 0.12:
+            text = " ".join(rng.choice(DIGIT_WORDS, size=int(rng.integers(1, 8))))
+        elif roll < 0.35:
+            words = sentences[int(rng.integers(len(sentences)))].split()
+            length = int(rng.integers(1, 7))
+            start = int(rng.integers(0, max(1, len(words) - length)))
+            text = " ".join(words[start : start + length])
+        else:
+            text = sentences[int(rng.integers(len(sentences)))]
+        items.append({"id": f"tts/{i:06d}", "kind": "tts", "voice": voice.id, "text": text})
+    return items
+
+
+def build_item_list(shared: Path, voices: list[Voice], tts_count: int, fsdd_copies: int, noise_count: int,
+                    seed: int = 0) -> dict[str, list[dict]]:
+    rng = np.random.default_rng(seed)
+    train_sentences, tune_sentences = load_sentences(shared)
+    train = synthetic_items(train_sentences, voices, tts_count, rng)
+    for copy in range(fsdd_copies):
+        train += [dict(item, id=f"{item['id']}#{copy}") for item in fsdd_items(shared, held_out=False)]
+    train += [{"id": f"noise/{i:05d}", "kind": "noise", "text": ""} for i in range(noise_count)]
+    tune = synthetic_items(tune_sentences, voices, min(300, len(tune_sentences) * 2), np.random.default_rng(seed + 1))
+    tune = [dict(item, id=item["id"].replace("tts/", "tune/")) for item in tune]
+    return {"train": train, "tune": tune}

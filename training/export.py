@@ -1,0 +1,141 @@
+"""Export stage: Keras weights -> streaming graph -> four TFLite variants + model card.
+
+The streaming graph has static shapes (batch 1, one chunk) and its caches as
+named inputs/outputs, exported through a SavedModel signature so LiteRT's
+signature runner addresses tensors by name, not by fragile index order.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+
+from dsp.features import FeatureConfig
+from models.text import VOCABULARY
+from training.model import CausalStack, ModelConfig, build_streaming_model
+
+VARIANTS = {
+    "no_opti": "model_no_opti.tflite",
+    "default": "model_default.tflite",
+    "float16": "model_float16.tflite",
+    "experimental": "model_experimental.tflite",
+}
+
+
+def _concrete_function(stream_model, stack: CausalStack):
+    import tensorflow as tf
+
+    c = stack.config
+    specs = [tf.TensorSpec((1, c.chunk_frames, c.n_mels), tf.float32, name="features")]
+    specs += [tf.TensorSpec((1, *shape), tf.float32, name=f"cache{i}") for i, shape in enumerate(stack.cache_shapes())]
+
+    @tf.function(input_signature=specs)
+    def step(features, *caches):
+        # A tuple, not a dict: freezing renames outputs to output_0..N in this order.
+        return tuple(stream_model([features, *caches], training=False))
+
+    return step
+
+
+def representative_chunks(stack: CausalStack, feature_sets: list[np.ndarray], limit: int = 300):
+    """Real feature chunks with their real caches, for int16/int8 calibration."""
+    from training.streaming import run_keras_stream_chunks
+
+    def generator():
+        produced = 0
+        for features in feature_sets:
+            for inputs in run_keras_stream_chunks(stack, features):
+                yield inputs
+                produced += 1
+                if produced >= limit:
+                    return
+
+    return generator
+
+
+def convert_variants(stack: CausalStack, out_dir: Path, calibration: list[np.ndarray]) -> dict[str, Path]:
+    import tensorflow as tf
+
+    stream_model = build_streaming_model(stack)
+    step = _concrete_function(stream_model, stack)
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Frozen weights: otherwise the converter keeps resource variables and
+    # READ_VARIABLE ops, which break calibration and slow every invoke.
+    concrete = convert_variables_to_constants_v2(step.get_concrete_function())
+    paths = {}
+    for variant, filename in VARIANTS.items():
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], stream_model)
+        if variant == "default":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif variant == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif variant == "experimental":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_chunks(stack, calibration)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
+        path = out_dir / filename
+        path.write_bytes(converter.convert())
+        paths[variant] = path
+    return paths
+
+
+def model_card(stack: CausalStack, data_card: dict | None, extra: dict | None = None) -> dict:
+    c = stack.config
+    return {
+        "name": "causal-conv-ctc",
+        "task": "English speech to text (characters, CTC)",
+        "sample_rate": FeatureConfig().sample_rate,
+        "features": {"type": "log-mel", **FeatureConfig().to_dict()},
+        "model": c.to_dict(),
+        "vocabulary": list(VOCABULARY),
+        "logits_output": "output_0",
+        "blank_index": 0,
+        "chunk_frames": c.chunk_frames,
+        "output_stride": c.stride,
+        "output_frame_seconds": c.stride * FeatureConfig().hop_length / FeatureConfig().sample_rate,
+        "state_tensors": [
+            {"input": f"cache{i}", "output": f"output_{i + 1}", "shape": [1, *shape]}
+            for i, shape in enumerate(stack.cache_shapes())
+        ],
+        "flush_frames": flush_frames(c),
+        "variants": VARIANTS,
+        "default_variant": "default",
+        "decoder": {"type": "greedy"},
+        "data": data_card or {},
+        "licence": "model weights: CC BY-SA 4.0 (trained on FSDD, CC BY-SA 4.0, and public-domain LJSpeech text)",
+        **(extra or {}),
+    }
+
+
+def flush_frames(config: ModelConfig) -> int:
+    """Feature frames of silence fed at end of stream so delayed CTC emissions come out."""
+    return 2 * config.chunk_frames
+
+
+def run_export(args: Namespace) -> dict:
+    from training.train import load_trained_stack
+    from training.render import load_shards
+
+    models_dir: Path = args.models_dir
+    stack = load_trained_stack(models_dir)
+    calibration, _, _ = load_shards(args.work_dir / "features" / "tune")
+    paths = convert_variants(stack, models_dir, calibration[:40])
+    data_card_path = args.work_dir / "data_card.json"
+    data_card = json.loads(data_card_path.read_text()) if data_card_path.exists() else None
+    existing = models_dir / "model.json"
+    keep = {}
+    if existing.exists():
+        previous = json.loads(existing.read_text())
+        keep = {k: previous[k] for k in ("decoder", "training") if k in previous}
+    card = model_card(stack, data_card, keep)
+    (models_dir / "model.json").write_text(json.dumps(card, indent=2))
+    for variant, path in paths.items():
+        print(f"{variant:13s} {path.stat().st_size / 1e6:6.2f} MB  {path}")
+    return card

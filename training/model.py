@@ -1,0 +1,106 @@
+"""The streaming CTC acoustic model, built twice from one set of layers.
+
+Every convolution is causal and padding-free: it sees ``kernel - 1`` frames of
+its own past plus the current chunk. The *training* graph supplies that past as
+zeros (whole utterances, any length); the *streaming* graph takes it as explicit
+cache inputs and returns the new caches as outputs, with static shapes, which is
+what TFLite needs. Both graphs share weights, so running the streaming graph
+chunk by chunk computes exactly what the training graph computes at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+from keras import layers
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_mels: int = 80
+    channels: int = 256
+    blocks: int = 12
+    kernel: int = 11  # depthwise kernel of each residual block
+    stem_kernel: int = 5
+    stride: int = 2  # 10 ms feature frames -> 20 ms output frames
+    vocab_size: int = 29
+    chunk_frames: int = 16  # feature frames per streaming step (160 ms)
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
+class CausalStack:
+    """Owns the layers; ``__call__`` wires them for training or for streaming."""
+
+    def __init__(self, config: ModelConfig, mean: np.ndarray | None = None, std: np.ndarray | None = None):
+        self.config = config
+        c = config
+        mean = np.zeros(c.n_mels, np.float32) if mean is None else mean.astype(np.float32)
+        std = np.ones(c.n_mels, np.float32) if std is None else std.astype(np.float32)
+        self.mean, self.std = mean, std
+        self.normalize = layers.Normalization(mean=mean, variance=std**2, name="feature_norm")
+        self.stem = layers.Conv1D(c.channels, c.stem_kernel, strides=c.stride, padding="valid", name="stem")
+        self.stem_bn = layers.BatchNormalization(name="stem_bn")
+        self.depthwise = [layers.DepthwiseConv1D(c.kernel, padding="valid", name=f"dw{i}") for i in range(c.blocks)]
+        self.pointwise = [layers.Conv1D(c.channels, 1, name=f"pw{i}") for i in range(c.blocks)]
+        self.norms = [layers.BatchNormalization(name=f"bn{i}") for i in range(c.blocks)]
+        self.dropouts = [layers.Dropout(c.dropout, name=f"drop{i}") for i in range(c.blocks)]
+        self.head = layers.Dense(c.vocab_size, name="logits")
+
+    def cache_shapes(self) -> list[tuple[int, int]]:
+        """(frames, channels) of each cache, in input order."""
+        c = self.config
+        return [(c.stem_kernel - 1, c.n_mels)] + [(c.kernel - 1, c.channels)] * c.blocks
+
+    def __call__(self, features, caches=None):
+        """Training graph when ``caches`` is None, else the streaming graph."""
+        streaming = caches is not None
+        new_caches = []
+
+        def with_past(x, index: int, frames: int):
+            if not streaming:
+                return layers.ZeroPadding1D((frames, 0))(x)
+            joined = layers.Concatenate(axis=1)([caches[index], x])
+            new_caches.append(joined[:, -frames:, :])
+            return joined
+
+        c = self.config
+        x = self.normalize(features)
+        x = self.stem(with_past(x, 0, c.stem_kernel - 1))
+        x = layers.ReLU()(self.stem_bn(x))
+        for i in range(c.blocks):
+            y = self.depthwise[i](with_past(x, i + 1, c.kernel - 1))
+            y = self.pointwise[i](y)
+            y = layers.ReLU()(self.norms[i](y))
+            x = layers.Add()([x, self.dropouts[i](y)])
+        logits = self.head(x)
+        return (logits, new_caches) if streaming else logits
+
+
+def build_training_model(stack: CausalStack) -> keras.Model:
+    features = keras.Input((None, stack.config.n_mels), name="features")
+    return keras.Model(features, stack(features), name="ctc_train")
+
+
+def build_streaming_model(stack: CausalStack) -> keras.Model:
+    """Batch 1, one chunk, caches in and out: the graph exported to TFLite."""
+    c = stack.config
+    features = keras.Input((c.chunk_frames, c.n_mels), batch_size=1, name="features")
+    caches = [
+        keras.Input(shape, batch_size=1, name=f"cache{i}") for i, shape in enumerate(stack.cache_shapes())
+    ]
+    logits, new_caches = stack(features, caches)
+    return keras.Model([features, *caches], [logits, *new_caches], name="ctc_stream")
+
+
+def output_frames(feature_frames: np.ndarray | int, config: ModelConfig):
+    """Output length of the training graph for inputs of ``feature_frames`` frames."""
+    return (np.asarray(feature_frames) - 1) // config.stride + 1

@@ -1,0 +1,120 @@
+"""Turn item lists into feature shards: synthesize or read, pad, augment, log-mel.
+
+Shards are ``.npz`` files of ``SHARD_SIZE`` items written atomically, so an
+interrupted run resumes where it stopped. Features come from ``dsp.features``,
+the code the server runs, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections import Counter
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from dsp.features import FeatureConfig, log_mel
+from dsp.resample import TARGET_RATE, resample, to_mono
+from training.augment import augment, noise, reverb
+from training.voices import Voice, synthesize
+
+SHARD_SIZE = 500
+
+
+def _item_rng(item_id: str, seed: int) -> np.random.Generator:
+    return np.random.default_rng([zlib.crc32(item_id.encode()), seed])
+
+
+def render_audio(item: dict, rng: np.random.Generator, augmented: bool = True) -> tuple[np.ndarray, list[str]]:
+    """16 kHz float32 audio of one item, with random silence around it and augmentation."""
+    if item["kind"] == "tts":
+        engine, name = item["voice"].split(":", 1)
+        samples, rate = synthesize(Voice(engine, name), item["text"], rng)
+    elif item["kind"] == "fsdd":
+        samples, rate = sf.read(item["path"], dtype="float32", always_2d=True)
+    else:  # noise only: teaches the model that background is not speech
+        length = int(TARGET_RATE * rng.uniform(0.5, 4.0))
+        quiet = (rng.standard_normal(length) * 1e-3).astype(np.float32)
+        return reverb(noise(quiet, rng), rng) * rng.uniform(0.5, 50.0), ["noise_only"]
+    samples = resample(to_mono(samples), rate, TARGET_RATE)
+    lead, trail = (int(TARGET_RATE * rng.uniform(0.05, 0.5)) for _ in range(2))
+    samples = np.concatenate([np.zeros(lead, np.float32), samples, np.zeros(trail, np.float32)])
+    samples += (rng.standard_normal(len(samples)) * 1e-4).astype(np.float32)  # no digital silence
+    if not augmented:
+        return samples, []
+    return augment(samples, rng)
+
+
+def _render_one(args: tuple[dict, int, bool, dict]) -> tuple[str, str, np.ndarray, list[str], float]:
+    item, seed, augmented, feature_dict = args
+    rng = _item_rng(item["id"], seed)
+    audio, applied = render_audio(item, rng, augmented)
+    audio = np.clip(audio, -1.0, 1.0)
+    features = log_mel(audio, FeatureConfig.from_dict(feature_dict)).astype(np.float16)
+    return item["id"], item["text"], features, applied, len(audio) / TARGET_RATE
+
+
+def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed: int = 0,
+                  augmented: bool = True, workers: int | None = None, desc: str = "render") -> dict:
+    """Write ``out_dir/shard-NNNN.npz``; skips shards already written. Returns a data card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    shards = [items[i : i + SHARD_SIZE] for i in range(0, len(items), SHARD_SIZE)]
+    with Pool(workers) as pool:
+        for index, shard in enumerate(tqdm(shards, desc=desc, unit="shard")):
+            path = out_dir / f"shard-{index:04d}.npz"
+            if path.exists():
+                continue
+            results = pool.map(_render_one, [(item, seed, augmented, config.to_dict()) for item in shard], chunksize=8)
+            _write_shard(path, results)
+    return summarize_shards(out_dir)
+
+
+def _write_shard(path: Path, results: list) -> None:
+    ids, texts, features, applied, seconds = zip(*results)
+    lengths = np.array([len(f) for f in features], dtype=np.int32)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, features=np.concatenate(features), lengths=lengths, ids=np.array(ids), texts=np.array(texts),
+             augmentations=np.array([",".join(a) for a in applied]), seconds=np.array(seconds, dtype=np.float32))
+    os.replace(tmp, path)
+
+
+def load_shards(directory: Path) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """All utterances of a shard directory as (features, texts, ids)."""
+    features, texts, ids = [], [], []
+    for path in sorted(directory.glob("shard-*.npz")):
+        if path.name.endswith(".tmp.npz"):
+            continue
+        data = np.load(path)
+        features += np.split(data["features"], np.cumsum(data["lengths"])[:-1])
+        texts += [str(t) for t in data["texts"]]
+        ids += [str(i) for i in data["ids"]]
+    return features, texts, ids
+
+
+def summarize_shards(directory: Path) -> dict:
+    """Hours, utterances, voices and augmentation counts: the data card of one split."""
+    seconds = 0.0
+    kinds: Counter = Counter()
+    voices: set[str] = set()
+    augmentation: Counter = Counter()
+    count = 0
+    for path in sorted(directory.glob("shard-*.npz")):
+        if path.name.endswith(".tmp.npz"):
+            continue
+        data = np.load(path)
+        seconds += float(data["seconds"].sum())
+        count += len(data["ids"])
+        for item_id, applied in zip(data["ids"], data["augmentations"]):
+            kinds[str(item_id).split("/")[0]] += 1
+            augmentation.update(a for a in str(applied).split(",") if a)
+    item_file = directory / "items.json"
+    if item_file.exists():
+        voices = {i["voice"] for i in json.loads(item_file.read_text()) if "voice" in i}
+    return {"utterances": count, "hours": round(seconds / 3600, 2), "by_kind": dict(kinds),
+            "voices": len(voices), "augmentation_counts": dict(augmentation)}

@@ -1,0 +1,123 @@
+"""Train stage: fit the CTC model on the rendered shards and write ``models/normal_model.*``.
+
+Checkpoints every epoch (weights + progress) under the work dir, so a stopped
+run resumes. The learning rate follows warm-up then cosine decay over the
+planned run, measured in steps or, with ``--minutes``, in wall time, so a
+time-boxed run still ends on a low learning rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.batches import CTCBatches, ctc_loss
+from training.model import CausalStack, ModelConfig, build_training_model
+from training.render import load_shards
+
+
+def feature_stats(features: list[np.ndarray], sample: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    picked = np.concatenate([f.astype(np.float32) for f in features[:: max(1, len(features) // sample)]])
+    return picked.mean(axis=0), picked.std(axis=0) + 1e-3
+
+
+class ScheduleAndBudget(keras.callbacks.Callback):
+    """Warm-up + cosine learning rate over steps or wall time; stops when the budget is spent."""
+
+    def __init__(self, peak: float, total_steps: int, minutes: float | None, done_steps: int, done_seconds: float):
+        super().__init__()
+        self.peak, self.total_steps, self.minutes = peak, total_steps, minutes
+        self.step, self.seconds_before = done_steps, done_seconds
+        self.started = time.time()
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.time() - self.started
+
+    def progress(self) -> float:
+        by_steps = self.step / max(1, self.total_steps)
+        by_time = self.elapsed() / (self.minutes * 60) if self.minutes else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        p = self.progress()
+        warm = min(1.0, self.step / 500)
+        self.model.optimizer.learning_rate.assign(self.peak * warm * 0.5 * (1 + math.cos(math.pi * p)) + 1e-6)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.progress() >= 1.0:
+            self.model.stop_training = True
+
+
+def build_stack(args: Namespace, features: list[np.ndarray]) -> CausalStack:
+    config = ModelConfig(channels=args.channels, blocks=args.blocks)
+    mean, std = feature_stats(features)
+    return CausalStack(config, mean, std)
+
+
+def run_train(args: Namespace) -> Path:
+    work: Path = args.work_dir
+    features, texts, _ = load_shards(work / "features" / "train")
+    if not features:
+        raise SystemExit(f"no training shards in {work / 'features' / 'train'}: run the data stage first")
+    stack = build_stack(args, features)
+    model = build_training_model(stack)
+    model.compile(optimizer=keras.optimizers.AdamW(args.learning_rate, weight_decay=1e-4, clipnorm=5.0),
+                  loss=ctc_loss, jit_compile=False)
+    batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed)
+    checkpoint = work / "checkpoint.weights.h5"
+    progress_file = work / "checkpoint.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.exists() and checkpoint.exists() else {}
+    if progress:
+        model.load_weights(checkpoint)
+        print(f"[train] resuming after epoch {progress['epoch']} ({progress['steps']} steps)")
+    total_steps = args.max_steps or args.epochs * len(batches)
+    schedule = ScheduleAndBudget(args.learning_rate, total_steps, args.minutes,
+                                 progress.get("steps", 0), progress.get("seconds", 0.0))
+    history: list[dict] = progress.get("history", [])
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            model.save_weights(checkpoint)
+            history.append({"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
+                            "steps": schedule.step, "seconds": round(schedule.elapsed(), 1)})
+            progress_file.write_text(json.dumps({"epoch": epoch + 1, "steps": schedule.step,
+                                                 "seconds": schedule.elapsed(), "history": history}))
+
+    start_epoch = progress.get("epoch", 0)
+    if schedule.progress() < 1.0:
+        steps_per_epoch = min(len(batches), args.max_steps) if args.max_steps else None
+        model.fit(batches, epochs=args.epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=[schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
+    return save_trained(model, stack, args, history, schedule.elapsed())
+
+
+def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, history: list[dict], seconds: float) -> Path:
+    models_dir: Path = args.models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    model.save(models_dir / "normal_model.h5")
+    model.save(models_dir / "normal_model.keras")
+    card_path = models_dir / "model.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    card["model"] = stack.config.to_dict()
+    card["normalization"] = {"mean": stack.mean.round(5).tolist(), "std": stack.std.round(5).tolist()}
+    card["training"] = {"seconds": round(seconds, 1), "history": history[-50:],
+                        "batch_frames": args.batch_frames, "learning_rate": args.learning_rate}
+    card_path.write_text(json.dumps(card, indent=2))
+    return models_dir / "normal_model.h5"
+
+
+def load_trained_stack(models_dir: Path) -> CausalStack:
+    """Rebuild the layers from the card and load the trained weights into them."""
+    card = json.loads((Path(models_dir) / "model.json").read_text())
+    norm = card["normalization"]  # Keras keeps these as constants, not weights: the card carries them
+    stack = CausalStack(ModelConfig.from_dict(card["model"]), np.array(norm["mean"]), np.array(norm["std"]))
+    model = build_training_model(stack)
+    model.load_weights(Path(models_dir) / "normal_model.h5")
+    return stack
