@@ -1,0 +1,69 @@
+"""One utterance through the model: streaming features -> chunks -> TFLite -> greedy text.
+
+Audio goes in any piece size; every whole chunk of feature frames is run at
+once, so text grows while the person speaks. ``finish`` feeds the model a
+short stretch of quiet so the characters a causal CTC model emits late come
+out, which is also what the whole-utterance reference does.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from dsp.features import FeatureConfig, StreamingLogMel, log_mel
+from models.decoder import GreedyCTCDecoder, Word
+from models.engine import AcousticModel
+
+
+@lru_cache(maxsize=4)
+def quiet_frames(config: FeatureConfig, count: int) -> np.ndarray:
+    """Feature frames of near-silence (-80 dBFS noise), as training's padding sounds."""
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal(config.win_length + config.hop_length * (count - 1)) * 1e-4).astype(np.float32)
+    return log_mel(samples, config)
+
+
+class UtteranceRecognizer:
+    def __init__(self, model: AcousticModel) -> None:
+        self.model = model
+        card = model.card
+        self.features = StreamingLogMel(card.features)
+        self.state = model.initial_state()
+        frame_seconds = card.output_stride * card.features.hop_length / card.features.sample_rate
+        self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds)
+        self._pending = np.zeros((0, card.features.n_mels), np.float32)
+        self.finished = False
+
+    def _run_chunks(self, frames: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, frames]) if len(self._pending) else frames
+        size = self.model.chunk_frames
+        while len(self._pending) >= size:
+            logits, self.state = self.model.step(self._pending[:size], self.state)
+            self.decoder.accept(logits)
+            self._pending = self._pending[size:]
+
+    def accept(self, samples: np.ndarray) -> None:
+        """Add 16 kHz float32 samples."""
+        frames = self.features.accept(samples)
+        if len(frames):
+            self._run_chunks(frames)
+
+    def accept_features(self, frames: np.ndarray) -> None:
+        self._run_chunks(np.asarray(frames, np.float32))
+
+    def finish(self) -> str:
+        if not self.finished:
+            size = self.model.chunk_frames
+            pad = (-len(self._pending)) % size + self.model.card.flush_frames
+            self._run_chunks(quiet_frames(self.model.card.features, pad))
+            self.finished = True
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return self.decoder.text
+
+    def words(self) -> list[Word]:
+        return self.decoder.words()
