@@ -1,0 +1,173 @@
+"""Evaluate stage: every TFLite variant beside pocketsphinx, in one run, on the same audio.
+
+Writes ``models/REPORT.md`` and ``models/report.png``: per variant the file
+size, one-thread CPU real-time factor (model alone and the whole path from
+audio to text), pooled WER on ``speech/dev``, WER on the held-out FSDD
+speaker, and how often chunked streaming output equals whole-utterance output.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from argparse import Namespace
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from dsp.decode import decode_file
+from dsp.features import log_mel
+from models.decoder import greedy_decode
+from models.recognizer import UtteranceRecognizer, quiet_frames
+from models.registry import ModelRegistry
+from models.session import transcribe_samples
+from training.corpus import fsdd_items, read_tsv
+from training.report import write_report
+from training.wer import corpus_wer
+
+DEV_FOLDERS = ("ljspeech_coqui", "speechbrain_tests", "misc_fixtures")
+
+
+@dataclass
+class Clip:
+    name: str
+    reference: str
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / 16000
+
+
+@dataclass
+class SystemResult:
+    name: str
+    size_mb: float | None = None
+    dev_wer: float = float("nan")
+    digits_wer: float = float("nan")
+    rtf_path: float = float("nan")  # audio -> text, one thread
+    rtf_model: float | None = None  # TFLite invokes alone
+    stream_agreement: float | None = None
+    examples: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def load_dev(shared: Path) -> list[Clip]:
+    clips = []
+    for folder in DEV_FOLDERS:
+        root = shared / "speech" / "dev" / folder
+        for rel, text in read_tsv(root / "transcripts.tsv"):
+            clips.append(Clip(f"{folder}/{rel}", text, decode_file(root / rel)))
+    return clips
+
+
+def load_digits(shared: Path) -> list[Clip]:
+    return [Clip(i["id"], i["text"], decode_file(i["path"])) for i in fsdd_items(shared, held_out=True)]
+
+
+def _transcribe_all(transcribe, clips: list[Clip], desc: str) -> tuple[list[str], float]:
+    hypotheses, seconds = [], 0.0
+    for clip in tqdm(clips, desc=desc, leave=False):
+        start = time.process_time()
+        hypotheses.append(transcribe(clip.samples))
+        seconds += time.process_time() - start
+    return hypotheses, seconds / sum(c.seconds for c in clips)
+
+
+def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], digits: list[Clip],
+                     whole_texts: list[str] | None) -> SystemResult:
+    model = registry.get(name)
+    result = SystemResult(name, size_mb=model.size_bytes / 1e6)
+
+    def via_session(samples: np.ndarray) -> str:
+        return " ".join(f.text for f in transcribe_samples(model, samples) if f.text)
+
+    dev_hyp, result.rtf_path = _transcribe_all(via_session, dev, f"{name}/dev")
+    result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
+    digit_hyp, _ = _transcribe_all(via_session, digits, f"{name}/digits")
+    result.digits_wer = corpus_wer([c.reference for c in digits], digit_hyp)
+    result.examples = [(c.name, c.reference, h) for c, h in zip(dev[:6], dev_hyp[:6])]
+    features = [log_mel(c.samples, model.card.features) for c in dev]
+    start = time.process_time()
+    for f in features:
+        model.run(f)
+    result.rtf_model = (time.process_time() - start) / sum(c.seconds for c in dev)
+    if whole_texts is not None:
+        chunked = []
+        for clip in dev:
+            recognizer = UtteranceRecognizer(model)
+            recognizer.accept(clip.samples)
+            chunked.append(recognizer.finish())
+        result.stream_agreement = float(np.mean([a == b for a, b in zip(chunked, whole_texts)]))
+    return result
+
+
+def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[Clip]) -> list[str] | None:
+    """Greedy text of the Keras model run over each whole utterance at once (the reference)."""
+    try:
+        from training.model import build_training_model
+        from training.train import load_trained_stack
+    except ImportError:
+        return None
+    stack = load_trained_stack(models_dir)
+    model = build_training_model(stack)
+    card = registry.card
+    texts = []
+    for clip in dev:
+        feats = log_mel(clip.samples, card.features)
+        pad = (-len(feats)) % card.chunk_frames + card.flush_frames
+        feats = np.concatenate([feats, quiet_frames(card.features, pad)])
+        logits = np.asarray(model(feats[None], training=False))[0]
+        texts.append(greedy_decode(logits, card.vocabulary))
+    return texts
+
+
+def evaluate_pocketsphinx(dev: list[Clip], digits: list[Clip]) -> SystemResult | None:
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        return None
+    decoder = Decoder(loglevel="FATAL")
+
+    def recognize(samples: np.ndarray) -> str:
+        pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        return hyp.hypstr if hyp else ""
+
+    result = SystemResult("pocketsphinx 5 (en-us, its LM)")
+    dev_hyp, result.rtf_path = _transcribe_all(recognize, dev, "pocketsphinx/dev")
+    result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
+    digit_hyp, _ = _transcribe_all(recognize, digits, "pocketsphinx/digits")
+    result.digits_wer = corpus_wer([c.reference for c in digits], digit_hyp)
+    return result
+
+
+def run_evaluate(args: Namespace) -> list[SystemResult]:
+    started = time.time()
+    registry = ModelRegistry(args.models_dir, threads=1, pool_size=1)
+    dev = load_dev(args.shared)
+    digits = load_digits(args.shared)
+    whole = whole_utterance_texts(args.models_dir, registry, dev)
+    results = [evaluate_variant(registry, name, dev, digits, whole) for name in registry.available()]
+    reference = None if args.no_pocketsphinx else evaluate_pocketsphinx(dev, digits)
+    context = {
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
+        "dev_clips": len(dev), "dev_minutes": round(sum(c.seconds for c in dev) / 60, 2),
+        "digit_clips": len(digits), "evaluate_seconds": round(time.time() - started, 1),
+        "timings": _read_json(args.work_dir / "timings.json"),
+        "card": registry.card.raw,
+    }
+    write_report(args.models_dir, results, reference, context)
+    (args.models_dir / "evaluation.json").write_text(json.dumps(
+        {"variants": [r.__dict__ for r in results], "pocketsphinx": reference.__dict__ if reference else None},
+        indent=2, default=str))
+    return results
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}

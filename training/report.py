@@ -1,0 +1,124 @@
+"""Render ``models/REPORT.md`` and ``models/report.png`` from measured results.
+
+Everything in the report comes from the evaluate run that writes it (plus the
+data card and training log it reads); an ablation table kept by hand in
+``models/ABLATIONS.md`` is copied in verbatim when present.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or value != value:  # None or NaN
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def write_chart(path: Path, results, reference) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(results) + ([reference] if reference else [])
+    names = [s.name.split(" ")[0] for s in systems]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = [("dev WER (lower is better)", [s.dev_wer for s in systems]),
+              ("held-out digits WER", [s.digits_wer for s in systems]),
+              ("CPU real-time factor, 1 thread", [s.rtf_path for s in systems])]
+    for axis, (title, values) in zip(axes, panels):
+        colours = ["#3b7dd8"] * len(results) + (["#999999"] if reference else [])
+        axis.bar(names, values, color=colours)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="x", rotation=30, labelsize=8)
+        for x, v in enumerate(values):
+            axis.annotate(_fmt(v), (x, v), ha="center", va="bottom", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(models_dir: Path, results, reference, context: dict) -> Path:
+    card = context["card"]
+    lines = [
+        "# Model report",
+        "",
+        f"Written by `python -m training evaluate` on {dt.date.today().isoformat()} ({context['machine']}). "
+        f"Dev set: `speech/dev`, {context['dev_clips']} utterances, {context['dev_minutes']} min, pooled. "
+        f"Digits: the held-out FSDD speaker, {context['digit_clips']} clips. Real-time factors are CPU seconds "
+        "per audio second on one thread (process time, so other load on the machine does not inflate them).",
+        "",
+        "![variants beside pocketsphinx](report.png)",
+        "",
+        "| system | size (MB) | RTF model only | RTF audio→text | dev WER | digits WER | chunked = whole |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(f"| `{r.name}` | {_fmt(r.size_mb, 2)} | {_fmt(r.rtf_model, 4)} | {_fmt(r.rtf_path, 4)} | "
+                     f"{_fmt(r.dev_wer)} | {_fmt(r.digits_wer)} | "
+                     f"{'–' if r.stream_agreement is None else f'{r.stream_agreement:.0%}'} |")
+    if reference:
+        lines.append(f"| {reference.name} | – | – | {_fmt(reference.rtf_path, 4)} | {_fmt(reference.dev_wer)} | "
+                     f"{_fmt(reference.digits_wer)} | – |")
+    lines += ["", "\"chunked = whole\": share of dev utterances whose greedy text from the TFLite variant run "
+              "chunk by chunk (with its streaming state) equals the greedy text of the float Keras model run "
+              "over the whole utterance at once.", ""]
+    if reference and results:
+        default = next((r for r in results if r.name == card.get("default_variant", "default")), results[0])
+        lines += ["## Targets", "",
+                  f"- default model RTF, model alone: {_fmt(default.rtf_model, 4)} vs pocketsphinx/10 = "
+                  f"{_fmt(reference.rtf_path / 10, 4)}",
+                  f"- default model RTF, audio to text: {_fmt(default.rtf_path, 4)} vs pocketsphinx/4 = "
+                  f"{_fmt(reference.rtf_path / 4, 4)}",
+                  f"- default model dev WER {_fmt(default.dev_wer)} vs pocketsphinx {_fmt(reference.dev_wer)}; "
+                  f"digits WER {_fmt(default.digits_wer)} (target ≤ 0.05)",
+                  f"- `model_default.tflite` size {_fmt(default.size_mb, 2)} MB (target ≤ 15 MB)", ""]
+    if results:
+        lines += ["## Examples (default variant, first dev utterances)", "", "| clip | reference | hypothesis |",
+                  "|---|---|---|"]
+        default = next((r for r in results if r.name == "default"), results[0])
+        lines += [f"| {n} | {ref} | {hyp} |" for n, ref, hyp in default.examples]
+        lines.append("")
+    lines += _model_section(card, context)
+    ablations = models_dir / "ABLATIONS.md"
+    if ablations.exists():
+        lines += ["", ablations.read_text().strip(), ""]
+    path = models_dir / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n")
+    write_chart(models_dir / "report.png", results, reference)
+    return path
+
+
+def _model_section(card: dict, context: dict) -> list[str]:
+    model = card.get("model", {})
+    data = card.get("data", {})
+    train = data.get("train", {})
+    training = card.get("training", {})
+    history = training.get("history", [])
+    timings = context.get("timings", {})
+    lines = [
+        "## Model", "",
+        f"Causal convolutional CTC over characters: a stride-{model.get('stride')} stem convolution then "
+        f"{model.get('blocks')} residual blocks (depthwise kernel {model.get('kernel')}, {model.get('channels')} "
+        f"channels), {card.get('features', {}).get('n_mels')} log-mel bins every 10 ms, chunks of "
+        f"{card.get('chunk_frames')} frames with {len(card.get('state_tensors', []))} cache tensors as explicit "
+        "state. Decoder: greedy CTC.", "",
+        "## Data card", "",
+        f"- Training: {train.get('utterances')} utterances, {train.get('hours')} h "
+        f"({', '.join(f'{k}: {v}' for k, v in train.get('by_kind', {}).items())}).",
+        f"- Voices: {train.get('voices')} synthetic voices ({', '.join(data.get('engines', []))}: accents × "
+        "voice variants, random rate/pitch per utterance) plus 5 real FSDD speakers (speaker `theo` held out).",
+        f"- Augmentation (utterances per transform): {', '.join(f'{k} {v}' for k, v in train.get('augmentation_counts', {}).items())}; "
+        "random gain on all; SpecAugment during training.",
+        "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
+        "## Reproduce", "",
+        "```", "pip install -r training/requirements.txt", "python -m training all", "```", "",
+        f"Stage wall times on the machine above (2 cores): "
+        f"{', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}. "
+        f"Training: {len(history)} epochs, final loss {history[-1]['loss']:.3f}." if history else
+        "Stage wall times: not recorded.",
+    ]
+    return lines
