@@ -1,0 +1,102 @@
+"""Server settings: one dataclass, filled from the command line with environment defaults.
+
+The same parser serves ``python -m server`` (flags) and gunicorn's
+``server.wsgi`` (environment only, ``TRANSCRIBER_*``), so the two entrances can
+never disagree about a default or a validation rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from models.registry import DEFAULT_MODELS_DIR
+
+ENV_PREFIX = "TRANSCRIBER_"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the app needs to know; frozen so request threads can share it safely."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str | None = None  # default variant; None = the model card's default
+    models_dir: Path = DEFAULT_MODELS_DIR
+    max_upload_mb: float = 50.0
+    max_audio_minutes: float | None = None  # checked on the decoded length; None = no limit
+    max_streams: int = 16  # concurrent WebSocket streams per process; 0 = unlimited
+    max_message_kb: int = 1024  # largest single WebSocket message
+    idle_timeout_s: float = 60.0  # a socket silent this long is closed
+    threads: int = 1  # TFLite threads per interpreter
+    pool_size: int = 4  # interpreters per model variant (concurrent inferences)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_audio_seconds(self) -> float | None:
+        return None if self.max_audio_minutes is None else self.max_audio_minutes * 60.0
+
+
+def _positive(kind: type):
+    def convert(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return convert
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Flags with defaults taken from ``TRANSCRIBER_<FLAG>`` environment variables."""
+    env = os.environ if env is None else env
+    defaults = ServerConfig()
+
+    def default(name: str, fallback):
+        return env.get(ENV_PREFIX + name.upper(), fallback)
+
+    parser = argparse.ArgumentParser(prog="python -m server", description="Offline speech-to-text server.")
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default=default("host", defaults.host))
+    net.add_argument("--port", type=int, default=default("port", defaults.port))
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=default("model", None), help="default variant (see GET /api/models)")
+    model.add_argument("--models-dir", type=Path, default=default("models_dir", defaults.models_dir))
+    model.add_argument("--threads", type=_positive(int), default=default("threads", defaults.threads),
+                       help="TFLite threads per interpreter")
+    model.add_argument("--pool-size", type=_positive(int), default=default("pool_size", defaults.pool_size),
+                       help="interpreters per variant, i.e. concurrent inferences")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-upload-mb", type=_positive(float), default=default("max_upload_mb", defaults.max_upload_mb))
+    limits.add_argument("--max-audio-minutes", type=_positive(float),
+                        default=default("max_audio_minutes", defaults.max_audio_minutes))
+    limits.add_argument("--max-streams", type=_non_negative_int, default=default("max_streams", defaults.max_streams),
+                        help="concurrent WebSocket streams; 0 = unlimited")
+    limits.add_argument("--max-message-kb", type=_positive(int), default=default("max_message_kb", defaults.max_message_kb))
+    limits.add_argument("--idle-timeout-s", type=_positive(float), default=default("idle_timeout_s", defaults.idle_timeout_s))
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Flags override environment, environment overrides the dataclass defaults."""
+    # argparse runs `type` on string defaults too, so bad environment values fail like bad flags.
+    args = build_parser(env).parse_args(argv)
+    values = {k: v for k, v in vars(args).items() if k in ServerConfig.__dataclass_fields__}
+    return ServerConfig(**values)
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> ServerConfig:
+    """For gunicorn: no flags, only ``TRANSCRIBER_*`` variables."""
+    return parse_config([], env)

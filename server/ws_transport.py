@@ -1,0 +1,105 @@
+"""WebSocket transport: simple-websocket's server with a bounded input queue, mounted on Flask.
+
+flask-sock's ``Sock.route`` builds a plain ``simple_websocket.Server``, whose
+reader thread appends every incoming message to an unbounded list. A client
+that sends audio faster than we transcribe it would grow that list without
+limit. :class:`BoundedServer` makes the reader thread wait while more than
+``max_buffered_bytes`` are queued, so it stops reading the socket, the TCP
+window fills and the client's own send blocks: real backpressure, and a
+stream's memory stays bounded however fast its client talks.
+
+:func:`add_websocket_route` does what ``Sock.route`` does (same response
+trick for the Werkzeug and gunicorn servers) with our server class.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from flask import Blueprint, Response, request
+from simple_websocket import ConnectionClosed, Server
+from wsproto.events import Message, TextMessage
+
+log = logging.getLogger(__name__)
+
+
+class BoundedServer(Server):
+    """A server-side WebSocket whose unread input never exceeds ``max_buffered_bytes`` (plus one message)."""
+
+    def __init__(self, environ: dict, max_buffered_bytes: int, idle_timeout: float | None = None, **options) -> None:
+        self._room = threading.Condition()
+        self._max_buffered = max_buffered_bytes
+        self._send_lock = threading.Lock()
+        sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
+        if sock is not None and idle_timeout:
+            # One timeout bounds both a silent client (reads) and one that stops reading (sends).
+            sock.settimeout(idle_timeout)
+        super().__init__(environ, **options)
+
+    def _buffered_bytes(self) -> int:
+        return sum(len(message) for message in list(self.input_buffer))
+
+    def _handle_events(self) -> bool:
+        keep_going = super()._handle_events()
+        with self._room:  # runs in the reader thread: waiting here stops reading the socket
+            while keep_going and self.connected and self._buffered_bytes() > self._max_buffered:
+                self._room.wait(timeout=0.5)
+        return keep_going
+
+    def receive(self, timeout: float | None = None):
+        data = super().receive(timeout)
+        with self._room:
+            self._room.notify_all()
+        return data
+
+    def send(self, data) -> None:
+        """Like the base class, but ``sendall``: a large message is never cut short by a partial send."""
+        if not self.connected:
+            raise ConnectionClosed(self.close_reason, self.close_message)
+        frame = self.ws.send(Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data)))
+        with self._send_lock:
+            self.sock.sendall(frame)
+
+    def close(self, reason: int | None = None, message: str | None = None) -> None:
+        try:
+            super().close(reason, message)
+        finally:
+            with self._room:
+                self._room.notify_all()
+
+
+class _HandledResponse(Response):
+    """The WSGI response after a WebSocket session, per server (as flask-sock does it)."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self._mode = mode
+
+    def __call__(self, environ, start_response):
+        if self._mode == "gunicorn":
+            raise StopIteration()  # gunicorn: the socket is done; close the connection
+        if self._mode == "werkzeug":
+            return super().__call__(environ, start_response)
+        return []
+
+
+def add_websocket_route(bp: Blueprint, path: str, endpoint: str, handler: Callable[[BoundedServer], None],
+                        options: Callable[[], dict]) -> None:
+    """Mount ``handler(ws)`` at ``path``; ``options()`` gives :class:`BoundedServer`'s keyword arguments."""
+
+    def view() -> Response:
+        ws = BoundedServer(request.environ, **options())
+        try:
+            handler(ws)
+        except ConnectionClosed:
+            pass
+        try:
+            ws.close()
+        except Exception:  # noqa: BLE001 - already closed by either side; nothing to do
+            pass
+        return _HandledResponse(ws.mode)
+
+    view.__name__ = endpoint
+    bp.add_url_rule(path, endpoint, view, websocket=True)
