@@ -15,6 +15,7 @@ import numpy as np
 from dsp.features import FeatureConfig, StreamingLogMel, log_mel
 from models.decoder import GreedyCTCDecoder, Word
 from models.engine import AcousticModel
+from models.lm_decoder import LexiconBeamDecoder
 
 
 @lru_cache(maxsize=4)
@@ -26,8 +27,17 @@ def quiet_frames(config: FeatureConfig, count: int) -> np.ndarray:
 
 
 class UtteranceRecognizer:
-    def __init__(self, model: AcousticModel) -> None:
+    """Greedy text while audio arrives; the final text from the LM beam search when one is given.
+
+    The segment's logits are kept for that final search; segments are capped in
+    length by the VAD, so this stays bounded.
+    """
+
+    def __init__(self, model: AcousticModel, beam: LexiconBeamDecoder | None = None) -> None:
         self.model = model
+        self.beam = beam
+        self._logits: list[np.ndarray] = []
+        self._final_text: str | None = None
         card = model.card
         self.features = StreamingLogMel(card.features)
         self.state = model.initial_state()
@@ -42,6 +52,8 @@ class UtteranceRecognizer:
         while len(self._pending) >= size:
             logits, self.state = self.model.step(self._pending[:size], self.state)
             self.decoder.accept(logits)
+            if self.beam is not None:
+                self._logits.append(logits)
             self._pending = self._pending[size:]
 
     def accept(self, samples: np.ndarray) -> None:
@@ -59,11 +71,23 @@ class UtteranceRecognizer:
             pad = (-len(self._pending)) % size + self.model.card.flush_frames
             self._run_chunks(quiet_frames(self.model.card.features, pad))
             self.finished = True
+            if self.beam is not None and self._logits:
+                self._final_text = self.beam.decode(np.concatenate(self._logits))
+                self._logits = []
         return self.text
 
     @property
     def text(self) -> str:
+        """Greedy text so far; after :meth:`finish`, the beam search's text when there is a beam."""
+        return self._final_text if self._final_text is not None else self.decoder.text
+
+    @property
+    def greedy_text(self) -> str:
         return self.decoder.text
 
     def words(self) -> list[Word]:
-        return self.decoder.words()
+        """Word times from the greedy path; empty when the beam chose other words."""
+        words = self.decoder.words()
+        if self._final_text is not None and " ".join(w.text for w in words) != self._final_text:
+            return []
+        return words

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from models.engine import AcousticModel, ModelCard, ModelLoadError
+from models.lm_decoder import HAVE_FLASHLIGHT, BeamSettings, LexiconBeamDecoder
+from models.session import Final, TranscriptionSession, transcribe_samples
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent
 
@@ -26,6 +33,8 @@ class ModelRegistry:
         self.pool_size = pool_size
         self._loaded: dict[str, AcousticModel] = {}
         self._lock = threading.Lock()
+        self._beam: LexiconBeamDecoder | None = None
+        self._beam_checked = False
         if self.default not in self.card.variants:
             raise ModelLoadError(f"unknown model variant {self.default!r}; known: {', '.join(self.names())}")
 
@@ -44,6 +53,30 @@ class ModelRegistry:
                 path = self.models_dir / self.card.variants[name]
                 self._loaded[name] = AcousticModel(path, self.card, name, self.threads, self.pool_size)
             return self._loaded[name]
+
+    def beam_decoder(self) -> LexiconBeamDecoder | None:
+        """The card's lexicon + LM beam search, shared by all variants; None means greedy."""
+        with self._lock:
+            if not self._beam_checked:
+                self._beam_checked = True
+                settings = self.card.raw.get("decoder", {})
+                lm_path = self.models_dir / settings.get("lm", "")
+                if settings.get("type") != "beam":
+                    pass
+                elif not HAVE_FLASHLIGHT:
+                    log.warning("flashlight-text is not installed: decoding greedily, without the language model")
+                elif not lm_path.is_file():
+                    log.warning("language model %s not found: decoding greedily", lm_path)
+                else:
+                    self._beam = LexiconBeamDecoder(lm_path, self.card.vocabulary, BeamSettings.from_dict(settings))
+            return self._beam
+
+    def new_session(self, name: str | None = None, **options) -> TranscriptionSession:
+        """A streaming session on variant ``name`` with the card's decoder."""
+        return TranscriptionSession(self.get(name), beam=self.beam_decoder(), **options)
+
+    def transcribe(self, samples: np.ndarray, name: str | None = None) -> list[Final]:
+        return transcribe_samples(self.get(name), samples, beam=self.beam_decoder())
 
     def describe(self) -> list[dict]:
         """Name, file size and metadata of every variant, for ``GET /api/models``."""

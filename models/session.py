@@ -20,6 +20,7 @@ from dsp.ring import RingBuffer
 from dsp.vad import FRAME_SAMPLES, SAMPLE_RATE, SpeechAudio, SpeechEnd, SpeechStart, VadConfig, VadSegmenter
 from models.decoder import Word
 from models.engine import AcousticModel
+from models.lm_decoder import LexiconBeamDecoder
 from models.recognizer import UtteranceRecognizer
 
 PARTIAL_INTERVAL_S = 0.3
@@ -47,8 +48,9 @@ class TranscriptionSession:
     """A stream of 16 kHz mono float32 audio in, partial and final transcripts out."""
 
     def __init__(self, model: AcousticModel, vad: VadConfig = VadConfig(), ring_seconds: float = 2.0,
-                 partial_interval: float = PARTIAL_INTERVAL_S) -> None:
+                 partial_interval: float = PARTIAL_INTERVAL_S, beam: LexiconBeamDecoder | None = None) -> None:
         self.model = model
+        self.beam = beam
         self.segmenter = VadSegmenter(vad)
         self.ring = RingBuffer(int(ring_seconds * SAMPLE_RATE))
         self.partial_interval = partial_interval
@@ -96,7 +98,7 @@ class TranscriptionSession:
 
     def _on_vad(self, event) -> list[Event]:
         if isinstance(event, SpeechStart):
-            self._recognizer = UtteranceRecognizer(self.model)
+            self._recognizer = UtteranceRecognizer(self.model, self.beam)
             self._segment = None
             self._segment_start = max(0.0, event.time)
             self._last_partial_text = ""
@@ -139,8 +141,9 @@ class TranscriptionSession:
         return [Final(segment, text, round(self._segment_start, 3), round(end, 3), words)]
 
 
-def transcribe_samples(model: AcousticModel, samples: np.ndarray, vad: VadConfig = VadConfig()) -> list[Final]:
+def transcribe_samples(model: AcousticModel, samples: np.ndarray, vad: VadConfig = VadConfig(),
+                       beam: LexiconBeamDecoder | None = None) -> list[Final]:
     """A whole recording through the same session the streams use; returns its finals."""
-    session = TranscriptionSession(model, vad)
+    session = TranscriptionSession(model, vad, beam=beam)
     events = session.accept(samples) + session.finish()
     return [e for e in events if isinstance(e, Final)]

@@ -13,7 +13,6 @@ from pathlib import Path
 from dsp.decode import AudioDecodeError, decode_file
 from models.engine import ModelLoadError
 from models.registry import DEFAULT_MODELS_DIR, ModelRegistry
-from models.session import transcribe_samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timestamps", action="store_true", help="also print each segment with its times")
     args = parser.parse_args(argv)
     try:
-        model = ModelRegistry(args.models_dir, args.variant).get()
+        registry = ModelRegistry(args.models_dir, args.variant)
+        registry.get()
     except (ModelLoadError, KeyError) as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        finals = transcribe_samples(model, samples)
+        finals = registry.transcribe(samples)
         print(f"{path}\t{' '.join(f.text for f in finals if f.text)}", flush=True)
         if args.timestamps:
             for final in finals:

@@ -1,4 +1,4 @@
-"""``python -m training STAGE``: data, train, export, evaluate, or all of them in order.
+"""``python -m training STAGE``: data, train, export, lm, evaluate, or all of them in order.
 
 Every stage caches its output under ``--work-dir`` and skips what is done, so
 ``python -m training all`` resumes after an interruption.
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("stage", choices=["data", "train", "export", "evaluate", "all"])
+    parser.add_argument("stage", choices=["data", "train", "export", "lm", "evaluate", "all"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
                         help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "training",
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stages = ["data", "train", "export", "evaluate"] if args.stage == "all" else [args.stage]
+    stages = ["data", "train", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
     timings = {}
     for stage in stages:
         start = time.time()
@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "export":
             from training.export import run_export
             run_export(args)
+        elif stage == "lm":
+            from training.lm_stage import run_lm
+            run_lm(args)
         elif stage == "evaluate":
             from training.evaluate import run_evaluate
             run_evaluate(args)

@@ -47,6 +47,7 @@ class SystemResult:
     name: str
     size_mb: float | None = None
     dev_wer: float = float("nan")
+    dev_wer_greedy: float | None = None
     digits_wer: float = float("nan")
     rtf_path: float = float("nan")  # audio -> text, one thread
     rtf_model: float | None = None  # TFLite invokes alone
@@ -79,13 +80,20 @@ def _transcribe_all(transcribe, clips: list[Clip], desc: str) -> tuple[list[str]
 def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], digits: list[Clip],
                      whole_texts: list[str] | None) -> SystemResult:
     model = registry.get(name)
+    beam = registry.beam_decoder()
     result = SystemResult(name, size_mb=model.size_bytes / 1e6)
 
     def via_session(samples: np.ndarray) -> str:
+        return " ".join(f.text for f in transcribe_samples(model, samples, beam=beam) if f.text)
+
+    def greedy(samples: np.ndarray) -> str:
         return " ".join(f.text for f in transcribe_samples(model, samples) if f.text)
 
     dev_hyp, result.rtf_path = _transcribe_all(via_session, dev, f"{name}/dev")
     result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
+    if beam is not None:
+        greedy_hyp, _ = _transcribe_all(greedy, dev, f"{name}/dev-greedy")
+        result.dev_wer_greedy = corpus_wer([c.reference for c in dev], greedy_hyp)
     digit_hyp, _ = _transcribe_all(via_session, digits, f"{name}/digits")
     result.digits_wer = corpus_wer([c.reference for c in digits], digit_hyp)
     result.examples = [(c.name, c.reference, h) for c, h in zip(dev[:6], dev_hyp[:6])]
