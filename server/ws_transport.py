@@ -15,6 +15,7 @@ trick for the Werkzeug and gunicorn servers) with our server class.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Callable
 
@@ -34,8 +35,10 @@ class BoundedServer(Server):
         self._send_lock = threading.Lock()
         sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
         if sock is not None and idle_timeout:
-            # One timeout bounds both a silent client (reads) and one that stops reading (sends).
-            sock.settimeout(idle_timeout)
+            # A hard stop for a client that stops reading (blocked sends) or goes silent (reads).
+            # It is longer than the protocol's own idle timeout, so a merely idle client still
+            # gets a proper error message and close frame before the socket gives up.
+            sock.settimeout(max(idle_timeout * 1.5, idle_timeout + 5))
         super().__init__(environ, **options)
 
     def _buffered_bytes(self) -> int:
@@ -99,6 +102,14 @@ def add_websocket_route(bp: Blueprint, path: str, endpoint: str, handler: Callab
             ws.close()
         except Exception:  # noqa: BLE001 - already closed by either side; nothing to do
             pass
+        if ws.mode == "werkzeug":
+            # Werkzeug will write an HTTP response after we return; on an upgraded socket that
+            # would be garbage after the close frame. Shutting our sending side makes that
+            # write fail quietly (Werkzeug treats it as a dropped connection).
+            try:
+                ws.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         return _HandledResponse(ws.mode)
 
     view.__name__ = endpoint
