@@ -46,6 +46,12 @@ class BoundedServer(Server):
 
     def _handle_events(self) -> bool:
         keep_going = super()._handle_events()
+        if not keep_going:
+            # The base class wakes the reader (event.set) before its caller marks the socket
+            # disconnected (e.g. on an oversized message), so a waiting receive() could sleep
+            # until its timeout. Mark it here first and wake it again.
+            self.connected = False
+            self.event.set()
         with self._room:  # runs in the reader thread: waiting here stops reading the socket
             while keep_going and self.connected and self._buffered_bytes() > self._max_buffered:
                 self._room.wait(timeout=0.5)
