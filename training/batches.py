@@ -105,7 +105,9 @@ def ctc_loss(y_true, y_pred):
         loss = tf.nn.ctc_loss(labels=tf.sparse.from_dense(safe_labels), logits=logits, label_length=None,
                               logit_length=output_length, logits_time_major=False, blank_index=0)
         valid = tf.sequence_mask(output_length, tf.shape(logits)[1], dtype=tf.float32)
-        blank_loss = -tf.reduce_sum(tf.nn.log_softmax(logits)[:, :, 0] * valid, axis=1)
+        # Scaled like a transcript of one character per 10 frames, so long noise clips do not dominate.
+        frames = tf.maximum(tf.cast(output_length, tf.float32), 1.0)
+        blank_loss = -tf.reduce_sum(tf.nn.log_softmax(logits)[:, :, 0] * valid, axis=1) / (frames / 10.0)
         loss = tf.where(empty, blank_loss, loss)
     else:
         loss = ops.ctc_loss(labels, y_pred, label_length, output_length, mask_index=0)

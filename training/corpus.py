@@ -71,13 +71,13 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
 
 
 def build_item_list(shared: Path, voices: list[Voice], tts_count: int, fsdd_copies: int, noise_count: int,
-                    seed: int = 0) -> dict[str, list[dict]]:
+                    seed: int = 0, tune_count: int = 300) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     train_sentences, tune_sentences = load_sentences(shared)
     train = synthetic_items(train_sentences, voices, tts_count, rng)
     for copy in range(fsdd_copies):
         train += [dict(item, id=f"{item['id']}#{copy}") for item in fsdd_items(shared, held_out=False)]
     train += [{"id": f"noise/{i:05d}", "kind": "noise", "text": ""} for i in range(noise_count)]
-    tune = synthetic_items(tune_sentences, voices, min(300, len(tune_sentences) * 2), np.random.default_rng(seed + 1))
+    tune = synthetic_items(tune_sentences, voices, tune_count, np.random.default_rng(seed + 1))
     tune = [dict(item, id=item["id"].replace("tts/", "tune/")) for item in tune]
     return {"train": train, "tune": tune}

@@ -57,7 +57,7 @@ def run_lm(args: Namespace) -> dict:
     model = registry.get()
     features, texts, _ = load_shards(args.work_dir / "features" / "tune")
     card = registry.card
-    limit = min(len(features), 200)
+    limit = min(len(features), args.tune_utterances)
     logits = []
     for feats in features[:limit]:
         pad = (-len(feats)) % card.chunk_frames + card.flush_frames

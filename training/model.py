@@ -53,6 +53,7 @@ class CausalStack:
         self.pointwise = [layers.Conv1D(c.channels, 1, name=f"pw{i}") for i in range(c.blocks)]
         self.norms = [layers.BatchNormalization(name=f"bn{i}") for i in range(c.blocks)]
         self.dropouts = [layers.Dropout(c.dropout, name=f"drop{i}") for i in range(c.blocks)]
+        self.head_bn = layers.BatchNormalization(name="head_bn")  # keeps logits in range as blocks add up
         self.head = layers.Dense(c.vocab_size, name="logits")
 
     def cache_shapes(self) -> list[tuple[int, int]]:
@@ -81,7 +82,7 @@ class CausalStack:
             y = self.pointwise[i](y)
             y = layers.ReLU()(self.norms[i](y))
             x = layers.Add()([x, self.dropouts[i](y)])
-        logits = self.head(x)
+        logits = self.head(self.head_bn(x))
         return (logits, new_caches) if streaming else logits
 
 

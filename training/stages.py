@@ -19,7 +19,7 @@ def run_data(args: Namespace) -> dict:
         raise SystemExit("no speech synthesizer found: install espeak-ng and flite (see README)")
     card = {"voices_available": len(voices), "engines": sorted({v.engine for v in voices})}
     splits = build_item_list(args.shared, voices, args.tts_utterances, args.fsdd_copies, args.noise_utterances,
-                             seed=args.seed)
+                             seed=args.seed, tune_count=args.tune_utterances)
     for split, items in splits.items():
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)

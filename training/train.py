@@ -46,7 +46,7 @@ class ScheduleAndBudget(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         p = self.progress()
-        warm = min(1.0, self.step / 500)
+        warm = min(1.0, self.step / 1000)
         self.model.optimizer.learning_rate.assign(self.peak * warm * 0.5 * (1 + math.cos(math.pi * p)) + 1e-6)
 
     def on_train_batch_end(self, batch, logs=None):

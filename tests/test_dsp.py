@@ -1,0 +1,51 @@
+"""Ring buffer bounds and VAD segmentation on real speech and on silence/noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.decode import decode_file
+from dsp.ring import RingBuffer
+from dsp.vad import FRAME_SAMPLES, SpeechAudio, SpeechEnd, SpeechStart, VadSegmenter
+
+
+def test_ring_buffer_is_fifo_and_bounded():
+    ring = RingBuffer(10)
+    assert ring.write(np.arange(7)) == 7
+    np.testing.assert_array_equal(ring.read(5), np.arange(5))
+    assert ring.write(np.arange(7, 20)) == 8  # only the free space is taken
+    assert len(ring) == 10 and ring.free == 0
+    np.testing.assert_array_equal(ring.read(100), np.arange(5, 15))
+    assert len(ring) == 0
+
+
+def _segments(samples: np.ndarray) -> list[tuple[float, float]]:
+    vad = VadSegmenter()
+    events = []
+    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        events += vad.accept_frame(samples[start : start + FRAME_SAMPLES])
+    events += vad.flush()
+    spans, begin = [], None
+    for event in events:
+        if isinstance(event, SpeechStart):
+            begin = event.time
+        elif isinstance(event, SpeechEnd):
+            spans.append((begin, event.time))
+        else:
+            assert isinstance(event, SpeechAudio)
+    return spans
+
+
+def test_vad_finds_two_utterances_separated_by_silence(dev_speech):
+    speech = decode_file(dev_speech / "speechbrain_tests" / "ASR" / "spk1_snt1.wav")
+    gap = np.zeros(16000 * 2, np.float32)
+    spans = _segments(np.concatenate([gap, speech, gap, speech, gap]))
+    assert len(spans) == 2
+    assert spans[0][0] < 2.2 < spans[0][1] < spans[1][0]
+
+
+def test_vad_ignores_silence_and_steady_noise():
+    rng = np.random.default_rng(0)
+    assert _segments(np.zeros(16000 * 5, np.float32)) == []
+    hiss = (rng.standard_normal(16000 * 5) * 0.003).astype(np.float32)
+    assert _segments(hiss) == []

@@ -1,0 +1,73 @@
+"""The whole training pipeline on tiny data: data, a few steps, four TFLite variants, LM.
+
+This is the CI stand-in for ``python -m training all``: it runs the real
+command line, then loads every exported variant with ai-edge-litert and checks
+that the TFLite model run chunk by chunk computes what Keras computes over the
+whole utterance at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+pytest.importorskip("tensorflow", reason="training requirements (training/requirements.txt) not installed")
+
+
+def _run(*args: str, work: Path, models: Path) -> None:
+    cmd = [sys.executable, "-m", "training", *args, "--work-dir", str(work), "--models-dir", str(models)]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared_data) -> Path:
+    if not shutil.which("espeak-ng") and not shutil.which("flite"):
+        pytest.fail("no speech synthesizer: install espeak-ng and flite (the test command does)")
+    work = tmp_path_factory.mktemp("work")
+    models = tmp_path_factory.mktemp("models")
+    common = ["--shared", str(shared_data)]
+    _run("data", *common, "--tts-utterances", "24", "--fsdd-copies", "0", "--noise-utterances", "4",
+         "--tune-utterances", "8", work=work, models=models)
+    _run("train", *common, "--channels", "32", "--blocks", "2", "--max-steps", "4", "--batch-frames", "6000",
+         work=work, models=models)
+    _run("export", *common, work=work, models=models)
+    _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
+    return models
+
+
+def test_exports_all_artifacts(trained: Path):
+    for name in ("normal_model.h5", "normal_model.keras", "model.json", "lm.arpa", "model_no_opti.tflite",
+                 "model_default.tflite", "model_float16.tflite", "model_experimental.tflite"):
+        assert (trained / name).is_file(), name
+    card = json.loads((trained / "model.json").read_text())
+    assert card["decoder"]["type"] == "beam"
+    assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
+
+
+def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, dev_speech):
+    from dsp.decode import decode_file
+    from dsp.features import log_mel
+    from models.registry import ModelRegistry
+    from training.model import build_training_model
+    from training.train import load_trained_stack
+
+    features = log_mel(decode_file(dev_speech / "speechbrain_tests" / "ASR" / "spk1_snt2.wav"))
+    registry = ModelRegistry(trained)
+    keras_model = build_training_model(load_trained_stack(trained))
+    chunk = registry.card.chunk_frames
+    features = features[: len(features) // chunk * chunk]
+    whole = np.asarray(keras_model(features[None], training=False))[0]
+    for name in registry.names():
+        chunked = registry.get(name).run(features)
+        assert chunked.shape == whole.shape
+        tolerance = 1e-3 if name == "no_opti" else 0.5 * np.abs(whole).max()
+        assert np.abs(chunked - whole).max() <= tolerance, name
