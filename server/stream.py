@@ -135,11 +135,12 @@ class StreamProtocol:
 
     def _start(self, settings: StreamSettings) -> list[dict]:
         try:
-            model = self.transcriber.model(settings.model)
+            session = self.transcriber.new_session(settings.model)
         except ApiError as exc:
             raise StreamError(exc.code, exc.message, CLOSE_POLICY) from None
+        model = session.model
         self.settings = settings
-        self.session = TranscriptionSession(model)
+        self.session = session
         self.resampler = StreamingResampler(settings.sample_rate, TARGET_RATE)
         self.decoder = PcmDecoder(settings.format)
         return [{"type": "ready", "model": model.name, "sample_rate": settings.sample_rate, "format": settings.format}]

@@ -2,7 +2,9 @@
 
 This is the only place the HTTP layer touches the models package, and it
 uses exactly what ``python -m models.transcribe`` uses (``decode_bytes`` and
-``transcribe_samples``), so an upload's text equals the command line's.
+``ModelRegistry.transcribe``, which carries the model card's decoder, greedy or
+lexicon + LM beam), so an upload's text equals the command line's; streams get
+their sessions from the same registry (:meth:`Transcriber.new_session`).
 Model names are resolved here too, by name only, so no request can make the
 server open a path it chooses.
 """
@@ -15,7 +17,7 @@ from dsp.decode import AudioDecodeError, AudioTooLong, FfmpegMissing, decode_byt
 from dsp.resample import TARGET_RATE
 from models.engine import AcousticModel, ModelLoadError
 from models.registry import ModelRegistry, UnknownModel
-from models.session import transcribe_samples
+from models.session import TranscriptionSession
 from server.errors import ApiError
 from server.formats import Segment, Transcript, WordTiming
 from server.metrics import Metrics
@@ -28,8 +30,10 @@ class Transcriber:
         self.registry = registry
         self.metrics = metrics
         self.max_audio_seconds = max_audio_seconds
-        # Load the default variant now, once per process: a broken model fails start-up, not a request.
+        # Load the default variant (and the card's LM decoder, if any) now, once per process:
+        # a broken model fails start-up, not the first request.
         self.default_model: AcousticModel | None = registry.get()
+        registry.beam_decoder()
 
     @property
     def ready(self) -> bool:
@@ -46,6 +50,10 @@ class Transcriber:
             raise ApiError(422, "unknown_model", f"unknown model {name!r}; available: {known}") from None
         except ModelLoadError:
             raise ApiError(422, "model_unavailable", f"model {name!r} is not available on this server") from None
+
+    def new_session(self, name: str | None) -> TranscriptionSession:
+        """A streaming session on the named variant, with the same decoder uploads use."""
+        return self.registry.new_session(self.model(name).name)
 
     def decode(self, data: bytes):
         if not data:
@@ -64,7 +72,7 @@ class Transcriber:
         model = self.model(model_name)
         started = time.perf_counter()
         samples = self.decode(data)
-        finals = transcribe_samples(model, samples)
+        finals = self.registry.transcribe(samples, model.name)
         elapsed = time.perf_counter() - started
         duration = len(samples) / TARGET_RATE
         self.metrics.transcribed("upload", duration, elapsed)
