@@ -18,13 +18,17 @@ import numpy as np
 try:
     from flashlight.lib.text.decoder import (
         CriterionType,
-        KenLM,
         LexiconDecoder,
         LexiconDecoderOptions,
         SmearingMode,
         Trie,
     )
     from flashlight.lib.text.dictionary import Dictionary
+
+    try:
+        from flashlight.lib.text.decoder.kenlm import KenLM
+    except ImportError:  # older wheels
+        from flashlight.lib.text.decoder import KenLM
 
     HAVE_FLASHLIGHT = True
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing

@@ -1,0 +1,111 @@
+"""The inference library on real speech: variants, streaming equivalence, session events, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dsp.decode import decode_file
+from dsp.features import log_mel
+from models.decoder import greedy_decode
+from models.recognizer import UtteranceRecognizer, quiet_frames
+from models.session import Final, Partial, TranscriptionSession
+from tests.conftest import REPO
+
+SPEECH = ("speechbrain_tests/ASR/spk1_snt1.wav", "misc_fixtures/deepspeech_arctic_a0024.wav")
+
+
+def test_every_variant_in_the_card_is_shipped_and_loads(registry):
+    assert set(registry.names()) == {"no_opti", "default", "float16", "experimental"}
+    for name in registry.names():
+        model = registry.get(name)
+        logits, state = model.step(np.zeros((model.chunk_frames, model.n_mels), np.float32), model.initial_state())
+        assert logits.shape == (model.chunk_frames // registry.card.output_stride, len(registry.card.vocabulary))
+        assert [s.shape for s in state] == [tuple(s) for s in model.state_shapes]
+
+
+@pytest.mark.parametrize("clip", SPEECH)
+def test_streaming_in_random_pieces_equals_whole_utterance(registry, dev_speech, clip):
+    """Greedy text is identical whether audio arrives at once or in pieces of any size."""
+    model = registry.get("no_opti")
+    audio = decode_file(dev_speech / clip)
+    features = log_mel(audio, model.card.features)
+    pad = (-len(features)) % model.chunk_frames + model.card.flush_frames
+    whole = greedy_decode(model.run(np.concatenate([features, quiet_frames(model.card.features, pad)])),
+                          model.card.vocabulary)
+    rng = np.random.default_rng(1)
+    recognizer = UtteranceRecognizer(model)
+    offset = 0
+    while offset < len(audio):
+        size = int(rng.integers(50, 6000))
+        recognizer.accept(audio[offset : offset + size])
+        offset += size
+    assert recognizer.finish() == whole
+
+
+def test_session_events_follow_the_protocol_rules(registry, dev_speech):
+    """Two utterances with a pause: segments 0 and 1, one final each, after their partials."""
+    speech = decode_file(dev_speech / SPEECH[0])
+    pause = np.zeros(16000 * 2, np.float32)
+    audio = np.concatenate([pause, speech, pause, speech, pause])
+    session = registry.new_session()
+    events = []
+    for start in range(0, len(audio), 3200):
+        events += session.accept(audio[start : start + 3200])
+    events += session.finish()
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.segment for f in finals] == list(range(len(finals)))
+    for final in finals:
+        after = events[events.index(final) + 1 :]
+        assert not any(isinstance(e, Partial) and e.segment == final.segment for e in after)
+        assert final.start < final.end
+    texts = [f.text for f in finals if f.text]
+    assert texts, "speech produced no text"
+    assert len(finals) == 2 and all(f.text for f in finals)
+    assert finals[0].end < finals[1].start
+
+
+def test_silence_and_noise_produce_no_events(registry):
+    rng = np.random.default_rng(0)
+    session = registry.new_session()
+    quiet = np.zeros(16000 * 3, np.float32)
+    hiss = (rng.standard_normal(16000 * 3) * 0.003).astype(np.float32)
+    assert session.accept(quiet) + session.accept(hiss) + session.finish() == []
+
+
+def test_session_memory_is_bounded_by_its_ring_buffer(registry):
+    session = TranscriptionSession(registry.get(), ring_seconds=0.5)
+    session.accept(np.zeros(16000 * 30, np.float32))  # one huge piece
+    assert session.ring.capacity == 8000 and len(session.ring) < 480
+
+
+def test_cli_prints_one_line_per_file_and_reports_unreadable_ones(tmp_path: Path, dev_speech, models_dir):
+    source = dev_speech / SPEECH[1]
+    audio, rate = sf.read(source, dtype="float32")
+    stereo = tmp_path / "stereo_44k.flac"
+    from dsp.resample import resample
+
+    resampled = resample(audio, rate, 44100)
+    sf.write(stereo, np.stack([resampled, resampled], axis=1), 44100)
+    ogg = tmp_path / "speech.ogg"
+    sf.write(ogg, audio, rate, format="OGG", subtype="VORBIS")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    cmd = [sys.executable, "-m", "models.transcribe", "--models-dir", str(models_dir),
+           str(source), str(broken), str(stereo), str(ogg)]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(source), str(stereo), str(ogg)]
+    assert "broken.wav" in result.stderr and "Traceback" not in result.stderr
+    texts = [line.split("\t", 1)[1] for line in lines]
+    assert texts[0], "no transcript"
+    # 44.1 kHz stereo FLAC and lossy OGG: resampling/codec noise may move a letter, not the transcript
+    for other in texts[1:]:
+        assert SequenceMatcher(None, other, texts[0]).ratio() > 0.8, (other, texts[0])
