@@ -135,7 +135,7 @@ class ServerStreamer:
                 conn = self._connect()
             except FatalServerError:
                 raise
-            except (websocket.WebSocketException, OSError, TimeoutError) as exc:
+            except (websocket.WebSocketException, OSError, TimeoutError, ValueError) as exc:
                 failures += 1
                 if failures == 1 or failures % 10 == 0:
                     log.warning("server %s unreachable (%s); retrying, %.1f s of audio buffered",

@@ -28,7 +28,7 @@ from test_client_support import (SPEECH_CLIPS, FifoMic, build_recording, free_po
 
 try:
     import sounddevice  # noqa: F401  (needs libportaudio2)
-except OSError as exc:  # pragma: no cover - depends on the machine
+except (ImportError, OSError) as exc:  # pragma: no cover - depends on the machine
     pytest.skip(f"PortAudio not available: {exc}", allow_module_level=True)
 
 HAVE_SERVER = importlib.util.find_spec("server") is not None and \
