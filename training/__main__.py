@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="synthesized data, features and checkpoints")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     data = parser.add_argument_group("data")
-    data.add_argument("--tts-utterances", type=int, default=12000)
+    data.add_argument("--tts-utterances", type=int, default=20000)
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
     data.add_argument("--noise-utterances", type=int, default=300)
     data.add_argument("--tune-utterances", type=int, default=300,
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--minutes", type=float, default=None, help="stop training after this wall time")
     train.add_argument("--batch-frames", type=int, default=24000, help="feature frames per batch")
     train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--channels", type=int, default=256)
+    train.add_argument("--channels", type=int, default=320)
     train.add_argument("--blocks", type=int, default=12)
     train.add_argument("--max-steps", type=int, default=None, help="for smoke tests")
     evaluate = parser.add_argument_group("evaluate")

@@ -94,6 +94,18 @@ def write_report(models_dir: Path, results, reference, context: dict) -> Path:
     return path
 
 
+def _decoder_text(decoder: dict) -> str:
+    if decoder.get("type") != "beam":
+        return "greedy CTC."
+    ngrams = decoder.get("lm_ngrams", {})
+    return (f"greedy CTC for partials; for finals a lexicon beam search (beam {decoder.get('beam_size')}) with a "
+            f"word trigram LM ({ngrams.get('unigrams')} words, {ngrams.get('bigrams')} bigrams, "
+            f"{ngrams.get('trigrams')} trigrams; {decoder.get('lm_text')}), LM weight {decoder.get('lm_weight')} "
+            f"and word bonus {decoder.get('word_score')} tuned on {decoder.get('tuned_on')} "
+            f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
+            f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).")
+
+
 def _model_section(card: dict, context: dict) -> list[str]:
     model = card.get("model", {})
     data = card.get("data", {})
@@ -107,7 +119,7 @@ def _model_section(card: dict, context: dict) -> list[str]:
         f"{model.get('blocks')} residual blocks (depthwise kernel {model.get('kernel')}, {model.get('channels')} "
         f"channels), {card.get('features', {}).get('n_mels')} log-mel bins every 10 ms, chunks of "
         f"{card.get('chunk_frames')} frames with {len(card.get('state_tensors', []))} cache tensors as explicit "
-        "state. Decoder: greedy CTC.", "",
+        f"state. Decoder: {_decoder_text(card.get('decoder', {}))}", "",
         "## Data card", "",
         f"- Training: {train.get('utterances')} utterances, {train.get('hours')} h "
         f"({', '.join(f'{k}: {v}' for k, v in train.get('by_kind', {}).items())}).",
