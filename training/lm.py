@@ -22,20 +22,35 @@ def _discount(counts: Counter) -> float:
     return n1 / (n1 + 2 * n2) if n1 + n2 else 0.75
 
 
-def cmudict_words(path: Path) -> set[str]:
-    """Plain words of a CMU pronouncing dictionary file (variants like ``word(2)`` folded)."""
+def general_english_words(top: int) -> dict[str, float]:
+    """The ``top`` most probable CMU-dictionary words under the pocketsphinx wheel's en-us LM.
+
+    Both ship in the pocketsphinx wheel: the dictionary says which words exist,
+    the general-English trigram's unigram scores say which are common. Only that
+    ranking is used, to pick the everyday words the lexicon should know.
+    """
+    import pocketsphinx
+    from pocketsphinx import NGramModel
+
+    root = Path(pocketsphinx.__file__).parent / "model" / "en-us"
+    model = NGramModel.readfile(str(root / "en-us.lm.bin"))
     words = set()
-    for line in path.read_text(encoding="latin-1").splitlines():
-        word = line.split(" ", 1)[0].lower()
-        word = re.sub(r"\(\d+\)$", "", word)
+    for line in (root / "cmudict-en-us.dict").read_text(encoding="latin-1").splitlines():
+        word = re.sub(r"\(\d+\)$", "", line.split(" ", 1)[0].lower())
         if re.fullmatch(r"[a-z]+('[a-z]+)?", word):
             words.add(word)
-    return words
+    scored = sorted(((model.prob([w]), w) for w in words), reverse=True)[:top]
+    return {w: math.exp(score * math.log(1.0001)) for score, w in scored}  # sphinx log base is 1.0001
 
 
-def build_arpa(sentences: list[str], out: Path, extra_words: set[str] = frozenset(),
-               uniform_share: float = 0.01) -> dict:
-    """Write an interpolated Kneser-Ney trigram ARPA file; returns its n-gram counts."""
+def build_arpa(sentences: list[str], out: Path, extra_words: dict[str, float] | None = None,
+               extra_share: float = 0.05) -> dict:
+    """Write an interpolated Kneser-Ney trigram ARPA file; returns its n-gram counts.
+
+    ``extra_words`` maps general-English words to relative weights; together they
+    get ``extra_share`` of the unigram mass, so words the corpus lacks stay possible.
+    """
+    extra_words = extra_words or {}
     tri: Counter = Counter()
     for sentence in sentences:
         tokens = [BOS, BOS] + sentence.split() + [EOS]
@@ -59,11 +74,13 @@ def build_arpa(sentences: list[str], out: Path, extra_words: set[str] = frozense
     vocab = (set(uni_cont) | set(extra_words) | {UNK}) - {BOS}
     total_cont = sum(uni_cont.values())
     d1 = _discount(uni_cont)
-    kn_share = 1.0 - uniform_share
+    kn_share = 1.0 - (extra_share if extra_words else 0.0)
+    extra_total = sum(extra_words.values()) or 1.0
     p1 = {}
     for w in vocab:
         kn = max(uni_cont.get(w, 0) - d1, 0) / total_cont
-        p1[w] = kn_share * kn + (kn_share * d1 * len(uni_cont) / total_cont + uniform_share) / len(vocab)
+        p1[w] = kn_share * (kn + d1 * len(uni_cont) / total_cont / len(vocab))
+        p1[w] += (1.0 - kn_share) * extra_words.get(w, 0.0) / extra_total
     d2, d3 = _discount(bi), _discount(tri)
     bi_hist: Counter = Counter()
     bi_types: Counter = Counter()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from argparse import Namespace
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from models.lm_decoder import BeamSettings, LexiconBeamDecoder
 from models.recognizer import quiet_frames
 from models.registry import ModelRegistry
 from training.corpus import load_sentences
-from training.lm import build_arpa, cmudict_words
+from training.lm import build_arpa, general_english_words
 from training.render import load_shards
 from training.wer import corpus_wer
 
@@ -30,13 +29,15 @@ LM_WEIGHTS = (0.3, 0.6, 1.0, 1.5, 2.0)
 WORD_SCORES = (-1.0, 0.0, 1.0, 2.0, 3.0)
 
 
-def _cmudict() -> set[str]:
+GENERAL_WORDS = 20000
+
+
+def _general_words() -> dict[str, float]:
     try:
-        import pocketsphinx
+        return general_english_words(GENERAL_WORDS)
     except ImportError:
-        return set()
-    path = Path(os.path.dirname(pocketsphinx.__file__)) / "model" / "en-us" / "cmudict-en-us.dict"
-    return cmudict_words(path) if path.exists() else set()
+        print("[lm] pocketsphinx not installed: lexicon limited to the corpus words")
+        return {}
 
 
 def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str]) -> dict:
@@ -52,7 +53,7 @@ def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list
 def run_lm(args: Namespace) -> dict:
     models_dir: Path = args.models_dir
     train_sentences, _ = load_sentences(args.shared)
-    counts = build_arpa(train_sentences, models_dir / LM_FILE, _cmudict())
+    counts = build_arpa(train_sentences, models_dir / LM_FILE, _general_words())
     registry = ModelRegistry(models_dir)
     model = registry.get()
     features, texts, _ = load_shards(args.work_dir / "features" / "tune")
@@ -70,7 +71,7 @@ def run_lm(args: Namespace) -> dict:
     raw["decoder"] = {"type": "beam", "lm": LM_FILE, "lm_weight": best["lm_weight"], "word_score": best["word_score"],
                       **{k: v for k, v in BeamSettings().__dict__.items() if k.startswith("beam")},
                       "lm_ngrams": counts, "lm_text": "shared LJSpeech sentences minus the tuning slice, "
-                      "vocabulary extended with CMU dictionary words",
+                      f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
                       "tuned_on": f"{limit} held-out synthetic tuning utterances",
                       "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
     card_path.write_text(json.dumps(raw, indent=2))
