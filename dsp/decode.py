@@ -18,6 +18,7 @@ import soundfile as sf
 from dsp.resample import TARGET_RATE, resample, to_mono
 
 FFMPEG_TIMEOUT_S = 120
+BLOCK_FRAMES = 1 << 16  # frames per soundfile read: bounds how far past a length limit we ever decode
 
 
 class AudioDecodeError(ValueError):
@@ -29,17 +30,47 @@ class FfmpegMissing(AudioDecodeError):
 
 
 def decode_bytes(data: bytes, max_seconds: float | None = None) -> np.ndarray:
-    """Decode a whole recording held in memory."""
+    """Decode a whole recording held in memory, refusing it as soon as it runs past ``max_seconds``."""
     if not data:
         raise AudioDecodeError("empty audio")
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        sound = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return _decode_with_ffmpeg(data, max_seconds)
-    if rate <= 0 or samples.size == 0:
+    with sound:
+        rate = sound.samplerate
+        if rate <= 0:
+            raise AudioDecodeError("audio has no samples")
+        # The header's frame count is a cheap early refusal, but a header can lie (and FLAC
+        # or Ogg can pack hours of silence into a few MB), so the limit is also enforced
+        # on what is actually decoded, block by block, before it can fill memory.
+        if 0 < sound.frames < 2 ** 62:
+            _check_length(sound.frames / rate, max_seconds)
+        samples = _read_blocks(sound, rate, max_seconds)
+    if samples.size == 0:
         raise AudioDecodeError("audio has no samples")
-    _check_length(len(samples) / rate, max_seconds)
-    return resample(to_mono(samples), rate, TARGET_RATE)
+    return resample(samples, rate, TARGET_RATE)
+
+
+def _read_blocks(sound: sf.SoundFile, rate: int, max_seconds: float | None) -> np.ndarray:
+    """Mono float32 of the whole file, read in blocks and stopped past the limit."""
+    limit = None if max_seconds is None else int(max_seconds * rate) + 1
+    blocks: list[np.ndarray] = []
+    total = 0
+    try:
+        while True:
+            block = sound.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+            if len(block) == 0:
+                break
+            blocks.append(to_mono(block))
+            total += len(block)
+            if limit is not None and total > limit:
+                raise AudioTooLong(total / rate, max_seconds, at_least=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        if isinstance(exc, AudioDecodeError):
+            raise
+        raise AudioDecodeError("the audio data is corrupt") from None
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
 def decode_file(path: str | Path, max_seconds: float | None = None) -> np.ndarray:
@@ -57,8 +88,9 @@ def _check_length(seconds: float, max_seconds: float | None) -> None:
 
 
 class AudioTooLong(AudioDecodeError):
-    def __init__(self, seconds: float, limit: float) -> None:
-        super().__init__(f"audio is {seconds / 60:.1f} min long; the limit is {limit / 60:.1f} min")
+    def __init__(self, seconds: float, limit: float, at_least: bool = False) -> None:
+        length = "longer than" if at_least else "about"
+        super().__init__(f"audio is {length} {seconds / 60:.1f} min; the limit is {limit / 60:.1f} min")
         self.seconds = seconds
         self.limit = limit
 
