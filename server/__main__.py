@@ -2,7 +2,8 @@
 
 Production runs the same app under gunicorn (``server.wsgi:app`` with
 ``gunicorn.conf.py``). A model that cannot be loaded is reported in one
-line with exit status 2, not a traceback.
+line with exit status 2, not a traceback. SIGTERM drains open streams and
+exits 0 (:mod:`server.devserver`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from models.engine import ModelLoadError
 from server.app import create_app
 from server.config import parse_config
+from server.devserver import serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadError as exc:
         print(f"error: cannot load model: {exc}", file=sys.stderr)
         return 2
-    print(f"serving on http://{config.host}:{config.port} (model {app.extensions['transcriber'].registry.default})",
-          file=sys.stderr, flush=True)
-    app.run(host=config.host, port=config.port, threaded=True, debug=False, use_reloader=False)
-    return 0
+    return serve(app, config)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 Everything a request needs hangs off ``app.extensions`` (transcriber,
 metrics, stream slots), created once per process here, so tests and the two
-entrances (``python -m server``, ``server.wsgi``) build identical apps. Later
-cross-cutting checks (token auth, Origin checks, drain on SIGTERM) belong in
-``before_request`` hooks and the stream slots registered here.
+entrances (``python -m server``, ``server.wsgi``) build identical apps.
+Cross-cutting concerns live in their own modules and are wired here: token
+and Origin checks plus security headers (:mod:`server.security`), the JSON
+access log (:mod:`server.access_log`), slow-body limits
+(:mod:`server.timeouts`) and the shutdown drain (:mod:`server.shutdown`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import logging
 from flask import Blueprint, Flask, current_app, request
 
 from models.registry import ModelRegistry
+from server.access_log import AccessLogMiddleware, configure_access_logger
 from server.api import bp as api_bp
 from server.config import ServerConfig
-from server.errors import register_error_handlers
+from server.errors import error_response, register_error_handlers
 from server.metrics import Metrics
+from server.security import WEBSOCKET_PATHS, install_security
+from server.shutdown import Drain, InFlightMiddleware
+from server.timeouts import BodyDeadlineMiddleware
 from server.stream import StreamSlots, serve_stream
 from server.transcriber import Transcriber
 from server.ws_transport import add_websocket_route
@@ -30,7 +36,8 @@ BUFFERED_MESSAGES = 4  # unread input a stream may queue, in units of the larges
 
 def _stream(ws) -> None:
     ext = current_app.extensions
-    serve_stream(ws, ext["transcriber"], ext["metrics"], ext["stream_slots"], ext["server_config"].idle_timeout_s)
+    serve_stream(ws, ext["transcriber"], ext["metrics"], ext["stream_slots"], ext["server_config"].idle_timeout_s,
+                 ext["drain"])
 
 
 def _ws_options() -> dict:
@@ -43,7 +50,7 @@ def _ws_options() -> dict:
 add_websocket_route(ws_bp, "/ws/transcribe", "transcribe_stream", _stream, _ws_options)
 
 
-def create_app(config: ServerConfig, registry: ModelRegistry | None = None) -> Flask:
+def create_app(config: ServerConfig, registry: ModelRegistry | None = None, access_log: bool = True) -> Flask:
     """Build the app and load the default model (raises ``ModelLoadError`` if it cannot)."""
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
@@ -52,9 +59,19 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None) -> F
     metrics = Metrics()
     transcriber = Transcriber(registry, metrics, config.max_audio_seconds)
     metrics.model_loaded = int(transcriber.ready)
+    drain = Drain()
     app.extensions.update(transcriber=transcriber, metrics=metrics, server_config=config,
-                          stream_slots=StreamSlots(config.max_streams))
+                          stream_slots=StreamSlots(config.max_streams), drain=drain)
     register_error_handlers(app)
+    install_security(app, config)
+
+    @app.before_request
+    def _refuse_new_streams_while_draining():
+        if drain.draining and request.path in WEBSOCKET_PATHS:
+            response = error_response(503, "shutting_down", "the server is shutting down; reconnect shortly")
+            response.headers["Retry-After"] = "5"
+            return response
+        return None
     app.register_blueprint(api_bp)
     app.register_blueprint(ws_bp)
 
@@ -65,4 +82,10 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None) -> F
         metrics.request(route, request.method, response.status_code)
         return response
 
+    # Outermost first: the access log times everything, the drain counts everything, bodies get deadlines.
+    wsgi = BodyDeadlineMiddleware(app.wsgi_app, config.upload_timeout_s, config.read_timeout_s)
+    wsgi = InFlightMiddleware(wsgi, drain)
+    if access_log:
+        wsgi = AccessLogMiddleware(wsgi, configure_access_logger())
+    app.wsgi_app = wsgi
     return app

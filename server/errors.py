@@ -12,7 +12,7 @@ import logging
 import re
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ def register_error_handlers(app: Flask) -> None:
     def _too_large(exc: RequestEntityTooLarge) -> Response:
         limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) / (1024 * 1024)
         return error_response(413, "file_too_large", f"the upload is larger than the {limit_mb:g} MB limit")
+
+    @app.errorhandler(RequestTimeout)
+    def _too_slow(exc: RequestTimeout) -> Response:
+        response = error_response(408, "request_timeout", exc.description or "the request arrived too slowly")
+        response.headers["Connection"] = "close"  # the rest of the body may still be on its way
+        return response
 
     @app.errorhandler(WebsocketMismatch)
     def _not_websocket(exc: WebsocketMismatch) -> Response:

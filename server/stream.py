@@ -25,6 +25,7 @@ from dsp.stream_resample import StreamingResampler
 from models.session import Event, Final, Partial, TranscriptionSession
 from server.errors import ApiError
 from server.metrics import Metrics
+from server.shutdown import Drain
 from server.transcriber import Transcriber
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ SAMPLE_FORMATS = {"s16le": (np.dtype("<i2"), 1.0 / 32768.0), "f32le": (np.dtype(
 
 # WebSocket close codes (RFC 6455 section 7.4.1).
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1000, 1001, 1008, 1011, 1013
+POLL_S = 0.2  # how often a quiet stream looks for a shutdown
+DRAIN_MAX_MESSAGES = 64  # on shutdown, frames already received that are still transcribed (bounded by the queue)
 
 
 class StreamError(Exception):
@@ -145,6 +148,13 @@ class StreamProtocol:
         self.decoder = PcmDecoder(settings.format)
         return [{"type": "ready", "model": model.name, "sample_rate": settings.sample_rate, "format": settings.format}]
 
+    def drain(self) -> list[dict]:
+        """The server is shutting down: finalise what was heard (as if eof came) so no final is lost."""
+        if self.session is None:
+            self.done = True
+            return [{"type": "done"}]
+        return self._finish()
+
     def _finish(self) -> list[dict]:
         def flush() -> list[Event]:
             return self.session.accept(self.resampler.flush()) + self.session.finish()
@@ -183,8 +193,32 @@ def _send(ws, message: dict) -> None:
     ws.send(json.dumps(message))
 
 
-def serve_stream(ws, transcriber: Transcriber, metrics: Metrics, slots: StreamSlots, idle_timeout: float) -> None:
-    """The socket loop for one client; never raises for anything the client does."""
+def _next_message(ws, idle_timeout: float, drain: Drain | None):
+    """The next frame; None once the server is draining and what the client already sent is used up.
+
+    Waits in short slices so a SIGTERM is noticed within ``POLL_S`` even while the client
+    is quiet; raises ``idle_timeout`` after that long without a frame.
+    """
+    deadline = time.monotonic() + idle_timeout
+    while True:
+        if drain is not None and drain.draining:
+            # Audio (or eof) already received belongs in the finals; anything later does not.
+            return ws.receive(timeout=0)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StreamError("idle_timeout", f"nothing received for {idle_timeout:g} s", CLOSE_GOING_AWAY)
+        message = ws.receive(timeout=min(POLL_S, remaining) if drain is not None else remaining)
+        if message is not None:
+            return message
+
+
+def serve_stream(ws, transcriber: Transcriber, metrics: Metrics, slots: StreamSlots, idle_timeout: float,
+                 drain: Drain | None = None) -> None:
+    """The socket loop for one client; never raises for anything the client does.
+
+    On shutdown (``drain``) the open segment is finalised and sent with ``done``, then the
+    socket closes with 1001 (going away), so a client can tell it from its own ``eof``.
+    """
     if not slots.acquire():
         metrics.stream_refused("busy")
         _send(ws, {"type": "error", "code": "busy", "message": "too many streams; try again later"})
@@ -194,10 +228,17 @@ def serve_stream(ws, transcriber: Transcriber, metrics: Metrics, slots: StreamSl
     protocol = StreamProtocol(transcriber)
     outcome = "disconnected"
     try:
+        drained_messages = 0
         while not protocol.done:
-            message = ws.receive(timeout=idle_timeout)
-            if message is None:
-                raise StreamError("idle_timeout", f"nothing received for {idle_timeout:g} s", CLOSE_GOING_AWAY)
+            message = _next_message(ws, idle_timeout, drain)
+            if drain is not None and drain.draining:
+                drained_messages += 1
+            if message is None or drained_messages > DRAIN_MAX_MESSAGES:  # shutting down
+                for reply in protocol.drain():
+                    _send(ws, reply)
+                outcome = "drained"
+                ws.close(CLOSE_GOING_AWAY, "server shutting down")
+                return
             if isinstance(message, (bytes, bytearray)):
                 replies = protocol.on_binary(message)
             else:

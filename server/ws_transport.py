@@ -23,6 +23,8 @@ from flask import Blueprint, Response, request
 from simple_websocket import ConnectionClosed, Server
 from wsproto.events import Message, TextMessage
 
+from server.access_log import WEBSOCKET_KEY
+
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +35,7 @@ class BoundedServer(Server):
         self._room = threading.Condition()
         self._max_buffered = max_buffered_bytes
         self._send_lock = threading.Lock()
+        self.bytes_sent = 0  # for the access log
         sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
         if sock is not None and idle_timeout:
             # A hard stop for a client that stops reading (blocked sends) or goes silent (reads).
@@ -70,6 +73,7 @@ class BoundedServer(Server):
         frame = self.ws.send(Message(data=data) if isinstance(data, bytes) else TextMessage(data=str(data)))
         with self._send_lock:
             self.sock.sendall(frame)
+            self.bytes_sent += len(frame)
 
     def close(self, reason: int | None = None, message: str | None = None) -> None:
         try:
@@ -100,6 +104,7 @@ def add_websocket_route(bp: Blueprint, path: str, endpoint: str, handler: Callab
 
     def view() -> Response:
         ws = BoundedServer(request.environ, **options())
+        request.environ[WEBSOCKET_KEY] = ws  # the access log reports the session as 101 with its bytes
         try:
             handler(ws)
         except ConnectionClosed:
