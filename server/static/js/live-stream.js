@@ -126,7 +126,9 @@ export class LiveStream {
     this.socket = null;
     this.configured = false;
     if (this.stopped) return;
-    if (state.done) return this.onDone({ complete: true });
+    if (state.done && this.finishing) return this.onDone({ complete: true });
+    // `done` without our eof: the server is shutting down and sent its finals first; carry on elsewhere.
+    if (state.done) return this._retry(false);
     if (state.fatal) return this.onFatal(state.fatal.message);
     if (!state.opened) {
       const verdict = await diagnoseRefusedSocket();

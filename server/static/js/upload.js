@@ -77,7 +77,7 @@ export class UploadPanel {
         : "Done, but no speech was found in this file.";
     } catch (error) {
       this.status.textContent = "";
-      this._showError(error.message);
+      this._showError(`Could not transcribe ${file.name}: ${error.message}`);
     } finally {
       this.progressRow.hidden = true;
       this.busy = false;
