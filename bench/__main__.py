@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     sections: dict[str, Section] = {}
     guarded("offline", sections, "offline",
             lambda: run_offline(args.models_dir, args.data, variants, plan.offline_seconds, host))
-    log = args.out / "server.log" if not args.quick else Path(os.environ.get("TMPDIR", "/tmp")) / "bench-server.log"
+    log = Path(tempfile.mkdtemp(prefix="bench-")) / "server.log"  # kept out of the repo; its path is printed
+    print(f"[bench] server log: {log}", file=sys.stderr, flush=True)
     server = start_server(args.models_dir, log, kind=args.server)
     how = f"`{bench_command(argv)}`, {server.kind} server ({host})"
     try:

@@ -147,7 +147,7 @@ def run_streaming(server: ServerProcess, clips, streams: int, seconds_each: floa
             total.merge(analyse(run, program))
             runs.append((program.names, run.audio_s, run.error))
     audio = sum(a for _, a, _ in runs)
-    how_row = f"{how}; {streams} stream{"s" if streams > 1 else ""} one after another, {audio:.0f} s of dev speech with quiet gaps, 100 ms frames at real-time pace"
+    how_row = f"{how}; {streams} stream{'s' if streams > 1 else ''} one after another, {audio:.0f} s of dev speech with quiet gaps, 100 ms frames at real-time pace"
     section.rows += [
         Row("end of speech → final", summary(total.eos_to_final), how_row,
             f"includes the {HANGOVER_S * 1000:.0f} ms VAD hangover"),
