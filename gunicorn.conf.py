@@ -18,7 +18,8 @@ then gunicorn waits up to ``graceful_timeout`` for them. https: set
 import os
 
 bind = f"{os.environ.get('TRANSCRIBER_HOST', '0.0.0.0')}:{os.environ.get('TRANSCRIBER_PORT', '8000')}"
-worker_class = "gthread"
+# gthread plus a deadline on request headers (slowloris); see server/gunicorn_worker.py.
+worker_class = "server.gunicorn_worker.GuardedThreadWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 # Streams + concurrent uploads per worker; keep above TRANSCRIBER_MAX_STREAMS so uploads still get threads.
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))

@@ -27,6 +27,41 @@ from server.shutdown import Drain
 log = logging.getLogger(__name__)
 
 
+class _AfterTimeoutReader:
+    """The connection's reader, returning EOF instead of raising once a read has timed out.
+
+    After one timeout Python's socket file refuses every later read with an
+    OSError. Werkzeug reads the leftovers of the body after the response, and
+    that error (raised from its ``finally``) would skip closing the response
+    and log a traceback for what is only a slow client we already answered.
+    """
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._timed_out = False
+
+    def _guard(self, method: str, *args):
+        if self._timed_out:
+            return b"" if method != "readinto" else 0
+        try:
+            return getattr(self._raw, method)(*args)
+        except (socket.timeout, TimeoutError):
+            self._timed_out = True
+            raise
+
+    def read(self, *args):
+        return self._guard("read", *args)
+
+    def readline(self, *args):
+        return self._guard("readline", *args)
+
+    def readinto(self, *args):
+        return self._guard("readinto", *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
+
+
 class GuardedRequestHandler(WSGIRequestHandler):
     """Socket timeout on every read; the request line and headers must arrive within ``timeout`` in all."""
 
@@ -34,6 +69,7 @@ class GuardedRequestHandler(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile = _AfterTimeoutReader(self.rfile)
         self._timer: threading.Timer | None = None
         self._arm()
 

@@ -18,6 +18,7 @@ connection. Header trickling is the front server's job (nginx
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 from werkzeug.exceptions import RequestTimeout
@@ -28,14 +29,43 @@ class SlowUpload(RequestTimeout):
 
 
 class DeadlineInput:
-    """``wsgi.input`` that raises 408 once the deadline passes or a read stalls past the socket timeout."""
+    """``wsgi.input`` that raises 408 once the deadline passes or a read stalls past the socket timeout.
 
-    def __init__(self, stream, deadline: float) -> None:
+    Buffered readers loop inside one ``read`` until they have all they asked
+    for, so a trickle never returns control between bytes; the deadline is
+    therefore a timer that shuts the socket's reading side, which ends the
+    blocked read at once (sending the 408 still works).
+    """
+
+    def __init__(self, stream, timeout: float, sock: socket.socket | None, expected: int | None) -> None:
         self._stream = stream
-        self._deadline = deadline
+        self._sock = sock
+        self._expected = expected
+        self._received = 0
+        self._expired = threading.Event()
+        self._timer: threading.Timer | None = None
+        if sock is not None:
+            self._timer = threading.Timer(timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        self._deadline = time.monotonic() + timeout
+
+    def _expire(self) -> None:
+        self._expired.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def finish(self) -> None:
+        """The body is in (or the request is over): the deadline no longer applies."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _check(self) -> None:
-        if time.monotonic() > self._deadline:
+        if self._expired.is_set() or time.monotonic() > self._deadline:
+            self.finish()
             raise SlowUpload()
 
     def _call(self, method: str, *args):
@@ -43,8 +73,13 @@ class DeadlineInput:
         try:
             result = getattr(self._stream, method)(*args)
         except (socket.timeout, TimeoutError):
+            self.finish()
             raise SlowUpload() from None
         self._check()
+        count = result if isinstance(result, int) else len(result)
+        self._received += count
+        if count == 0 or (self._expected is not None and self._received >= self._expected):
+            self.finish()
         return result
 
     def read(self, size: int = -1) -> bytes:
@@ -61,7 +96,10 @@ class DeadlineInput:
         return len(data)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        return self._call("readlines", hint)
+        lines = []
+        for line in self:
+            lines.append(line)
+        return lines
 
     def __iter__(self):
         while True:
@@ -74,8 +112,14 @@ class DeadlineInput:
         return getattr(self._stream, name)
 
 
+def _has_body(environ: dict) -> bool:
+    length = environ.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return chunked or (length.isdigit() and int(length) > 0)
+
+
 class BodyDeadlineMiddleware:
-    """Wraps each request's ``wsgi.input``; also sets the read timeout on gunicorn's socket."""
+    """Gives each request body a deadline; also sets the stall timeout on gunicorn's socket."""
 
     def __init__(self, app, upload_timeout: float, read_timeout: float) -> None:
         self.app = app
@@ -91,6 +135,13 @@ class BodyDeadlineMiddleware:
                 sock.settimeout(self.read_timeout)
             except OSError:
                 pass
-        if "wsgi.input" in environ:
-            environ["wsgi.input"] = DeadlineInput(environ["wsgi.input"], time.monotonic() + self.upload_timeout)
-        return self.app(environ, start_response)
+        if "wsgi.input" not in environ or not _has_body(environ):
+            return self.app(environ, start_response)
+        length = environ.get("CONTENT_LENGTH") or ""
+        guarded = DeadlineInput(environ["wsgi.input"], self.upload_timeout,
+                                sock or environ.get("werkzeug.socket"), int(length) if length.isdigit() else None)
+        environ["wsgi.input"] = guarded
+        try:
+            return self.app(environ, start_response)
+        finally:
+            guarded.finish()
