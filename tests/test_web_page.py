@@ -173,14 +173,14 @@ def test_an_api_error_is_shown_in_words(web_server, browser, shots, tmp_path):
 def test_phone_layout_has_no_sideways_scrolling(web_server, browser, shots, dev_speech):
     path = speech_files(dev_speech)[0]
     page, watch = open_page(browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
-                                                device_scale_factor=2), web_server.url)
+                                                device_scale_factor=2, color_scheme="dark"), web_server.url)
     wait_models(page)
     page.set_input_files("#file-input", str(path))
     wait_done(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     button = page.get_by_role("button", name="Start dictation").bounding_box()
     assert button["height"] >= 44 and button["width"] > PHONE["width"] / 2  # a big thumb target
-    page.screenshot(path=str(shots / "phone.png"), full_page=True)
+    page.screenshot(path=str(shots / "phone-dark.png"), full_page=True)
     watch.check()
     page.context.close()
 

@@ -147,7 +147,7 @@ def has_chromium() -> bool:
 
 # ---- fixtures shared by the test_web_* modules (imported there by name) ----
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module, not session: each test_web_* module imports its own copy
 def playwright():
     with sync_playwright() as p:
         yield p
