@@ -49,7 +49,7 @@ export class DictationPanel {
       this.mic = await startMic({
         onChunk: (pcm) => stream.sendAudio(pcm),
         onLevel: (level) => this._level(level),
-        onEnded: () => this._fail("The microphone stopped (was it unplugged?). Your transcript is kept."),
+        onEnded: () => this._micLost(),
       });
     } catch (error) {
       this._say("");
@@ -69,6 +69,12 @@ export class DictationPanel {
     this._say("Finishing the last words…");
     await this._stopMic();
     this.stream.finish();
+  }
+
+  _micLost() {
+    // Finish properly (eof, last finals) with the audio we have; only the device is gone.
+    this._showError("The microphone stopped (was it unplugged?). Your transcript is kept.");
+    this.stop();
   }
 
   async _stopMic() {
