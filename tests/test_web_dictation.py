@@ -146,6 +146,32 @@ def test_a_dropped_connection_reconnects_and_keeps_the_transcript(models_dir, br
         stop_server(server)
 
 
+def test_stopping_while_the_server_is_gone_keeps_the_last_words(models_dir, browser, tmp_path):
+    server = start_server(models_dir, tmp_path / "server.log")
+    page, watch = open_page(browser.new_context(viewport=DESKTOP), server.url,
+                            allowed_console=("WebSocket connection", "ERR_CONNECTION_REFUSED"))
+    try:
+        wait_models(page)
+        page.get_by_role("button", name="Start dictation").click()
+        partial = page.locator("#dictation .partial")
+        partial.wait_for(state="visible", timeout=TIMEOUT_MS)
+        server.process.kill()
+        server.process.wait(timeout=10)
+        shown = finals(page) + ([partial.inner_text()] if partial.is_visible() else [])
+        page.get_by_role("button", name="Stop dictation").click()
+        expect(page.locator("#dictation-status")).to_contain_text("could not be reached", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("button", name="Start dictation")).to_be_enabled()
+        after = finals(page)
+        # Everything that was on screen is still there; the unconfirmed partial became the last line.
+        assert after == shown, (shown, after)
+        watch.problems = [p for p in watch.problems if "ERR_CONNECTION_REFUSED" not in p]
+        watch.check()
+    finally:
+        page.context.close()
+        if server.process.poll() is None:
+            stop_server(server)
+
+
 def _server_has_tokens() -> bool:
     usage = subprocess.run([sys.executable, "-m", "server", "--help"], cwd=REPO, capture_output=True, text=True)
     return "--api-token" in usage.stdout
