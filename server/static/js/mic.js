@@ -49,6 +49,9 @@ export async function startMic({ onChunk, onLevel, onEnded }) {
     throw new MicError("insecure", MESSAGES.insecure);
   }
   if (!window.AudioWorkletNode) throw new MicError("unsupported", MESSAGES.unsupported);
+  // Created before the first await, inside the click: browsers only let audio start from a user gesture,
+  // and answering the permission prompt may take longer than the gesture counts.
+  const context = new AudioContext();
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({
@@ -56,9 +59,9 @@ export async function startMic({ onChunk, onLevel, onEnded }) {
       video: false,
     });
   } catch (error) {
+    context.close();
     throw micError(error);
   }
-  const context = new AudioContext();
   try {
     await context.audioWorklet.addModule(new URL("./pcm-worklet.js", import.meta.url));
     if (context.state === "suspended") await context.resume();
