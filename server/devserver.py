@@ -20,7 +20,7 @@ import threading
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from server.access_log import mask_text
+from server.access_log import WEBSOCKET_KEY, mask_text
 from server.config import ServerConfig
 from server.shutdown import Drain
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class _AfterTimeoutReader:
-    """The connection's reader, returning EOF instead of raising once a read has timed out.
+    """The connection's reader, returning EOF once a read has timed out or the connection was upgraded.
 
     After one timeout Python's socket file refuses every later read with an
     OSError. Werkzeug reads the leftovers of the body after the response, and
@@ -36,12 +36,16 @@ class _AfterTimeoutReader:
     and log a traceback for what is only a slow client we already answered.
     """
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, handler: "GuardedRequestHandler") -> None:
         self._raw = raw
+        self._handler = handler
         self._timed_out = False
 
     def _guard(self, method: str, *args):
-        if self._timed_out:
+        # After a WebSocket session the connection no longer speaks HTTP: Werkzeug's drain of the
+        # "request body" would block on a client that keeps its socket open, holding the thread.
+        upgraded = WEBSOCKET_KEY in (getattr(self._handler, "environ", None) or {})
+        if self._timed_out or upgraded:
             return b"" if method != "readinto" else 0
         try:
             return getattr(self._raw, method)(*args)
@@ -69,7 +73,7 @@ class GuardedRequestHandler(WSGIRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.rfile = _AfterTimeoutReader(self.rfile)
+        self.rfile = _AfterTimeoutReader(self.rfile, self)
         self._timer: threading.Timer | None = None
         self._arm()
 

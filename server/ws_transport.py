@@ -28,6 +28,20 @@ from server.access_log import WEBSOCKET_KEY
 log = logging.getLogger(__name__)
 
 
+class _DaemonThread(threading.Thread):
+    """simple-websocket's reader thread, made a daemon.
+
+    Threads inherit daemon-ness from their creator: under Werkzeug they are
+    daemons, but gthread's pool threads are not, so a reader still waiting
+    for a silent client's close reply would keep a stopping gunicorn worker
+    alive until its socket timed out (and past ``graceful_timeout``).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["daemon"] = True
+        super().__init__(*args, **kwargs)
+
+
 class BoundedServer(Server):
     """A server-side WebSocket whose unread input never exceeds ``max_buffered_bytes`` (plus one message)."""
 
@@ -42,7 +56,7 @@ class BoundedServer(Server):
             # It is longer than the protocol's own idle timeout, so a merely idle client still
             # gets a proper error message and close frame before the socket gives up.
             sock.settimeout(max(idle_timeout * 1.5, idle_timeout + 5))
-        super().__init__(environ, **options)
+        super().__init__(environ, thread_class=_DaemonThread, **options)
 
     def _buffered_bytes(self) -> int:
         return sum(len(message) for message in list(self.input_buffer))

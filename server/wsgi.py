@@ -12,8 +12,12 @@ from models.engine import ModelLoadError
 from server.app import create_app
 from server.config import config_from_env
 
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
+
 try:
     app = create_app(config_from_env())
-except ModelLoadError as exc:  # one clear line in the log; gunicorn then reports the worker failed to boot
+except ModelLoadError as exc:
+    # One clear line, then exit status 3: gunicorn's "worker failed to boot", which makes the
+    # master stop with a non-zero status instead of restarting the worker in a loop for ever.
     print(f"error: cannot load model: {exc}", file=sys.stderr, flush=True)
-    raise SystemExit(2) from None
+    raise SystemExit(WORKER_BOOT_ERROR) from None

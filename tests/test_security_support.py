@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,17 +38,18 @@ def start_gunicorn(models_dir: Path, log_path: Path, workers: int = 1, **env_ext
            "PYTHONUNBUFFERED": "1", **env_extra}
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server.wsgi:app"],
-                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # its own group, so a failure can kill master + workers
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            kill_group(process)
             raise RuntimeError(f"gunicorn did not start:\n{log_path.read_text()}")
         try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the worker is still loading
             time.sleep(0.2)
     return RunningServer(url, f"ws://127.0.0.1:{port}", process, log_path)
 
@@ -59,9 +61,20 @@ def stop(server: RunningServer, timeout: float = 30) -> int:
     try:
         return server.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+        kill_group(server.process)
         raise
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a server and, for gunicorn (started in its own session), its workers."""
+    try:
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def access_lines(server: RunningServer) -> list[dict]:
