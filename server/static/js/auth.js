@@ -3,20 +3,19 @@
 // as ?token= on the WebSocket (browsers cannot set headers on a WebSocket).
 
 const KEY = "transcriber.apiToken";
+let memoryToken = ""; // used when storage is disabled (private windows, strict settings)
 let asking = null; // one dialog at a time; concurrent callers share its answer
 
-export function getToken() {
+function storedToken() {
   try {
     return localStorage.getItem(KEY) || "";
   } catch {
-    return ""; // storage disabled: the token lives for this page only
+    return "";
   }
 }
 
-let memoryToken = "";
-
 export function currentToken() {
-  return getToken() || memoryToken;
+  return storedToken() || memoryToken;
 }
 
 export function saveToken(token) {
