@@ -49,7 +49,7 @@ class Plan:
 
 
 FULL = Plan(True, 150.0, 6, 12.0, (1, 2, 4, 6, 8, 10, 12, 16, 20, 24), 20.0, 600.0, 3600.0, 900.0, True)
-QUICK = Plan(False, 12.0, 1, 5.0, (2, 4), 6.0, 40.0, 120.0, 60.0, False)
+QUICK = Plan(False, 12.0, 1, 5.0, (2, 4), 6.0, 40.0, 60.0, 60.0, False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     clips = select_clips(args.data, max(plan.offline_seconds, 60.0))
     sections: dict[str, Section] = {}
     guarded("offline", sections, "offline",
-            lambda: run_offline(args.models_dir, args.data, variants, plan.offline_seconds, host))
+            lambda: run_offline(args.models_dir, args.data, variants, plan.offline_seconds, host,
+                                registry.default))
     log = Path(tempfile.mkdtemp(prefix="bench-")) / "server.log"  # kept out of the repo; its path is printed
     print(f"[bench] server log: {log}", file=sys.stderr, flush=True)
     server = start_server(args.models_dir, log, kind=args.server)
@@ -126,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         top = (levels[-1]["streams"], max(l["rss_peak_mb"] for l in levels)) if levels else None
         program = build_program(clips, 0, 30.0, seed=7)
         guarded("memory", sections, "memory",
-                lambda: run_memory(server, idle_mb, idle_tree_mb, streaming.data.get("one_stream_rss_peak_mb"), top,
-                                   program, plan.hour_s, plan.hour_timeout_s, how))
+                lambda: run_memory(server, args.models_dir, idle_mb, idle_tree_mb,
+                                   streaming.data.get("one_stream_rss_peak_mb"), top, program, plan.hour_s,
+                                   plan.hour_timeout_s, how))
     finally:
         stopping = time.monotonic()
         server.stop()

@@ -9,13 +9,16 @@ buffer, resampler history and input queue are all meant to be bounded).
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from bench.clients import stream_repeated
-from bench.common import Row, Section, Target, fmt
+from bench.common import REPO, Row, Section, Target, fmt, python
 from bench.server import ServerProcess
 from bench.streaming import Program
 
@@ -48,6 +51,16 @@ def long_stream(server: ServerProcess, program: Program, total_s: float, timeout
             "partials": len(run.of_type("partial")), "errors": run.errors, "done": run.done, "error": run.error}
 
 
+def footprint(models_dir: Path) -> list[tuple[str, float]]:
+    """RSS added by each import and by the model, from ``python -m bench.footprint`` (a fresh process)."""
+    done = subprocess.run([python(), "-m", "bench.footprint", "--models-dir", str(models_dir)], cwd=REPO,
+                          capture_output=True, text=True, timeout=180)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return [tuple(p) for p in json.loads(line[len("RESULT "):])]
+    raise RuntimeError(f"bench.footprint failed: {done.stderr[-800:]}")
+
+
 def flatness(trace: list[tuple[float, float]]) -> tuple[float, float]:
     """(RSS at the end minus RSS at 10% of the stream, MB; slope over the second half, MB per audio hour)."""
     points = [(a, r) for a, r in trace if r == r and a > 0]
@@ -63,7 +76,7 @@ def flatness(trace: list[tuple[float, float]]) -> tuple[float, float]:
     return growth, slope
 
 
-def run_memory(server: ServerProcess, idle_mb: float, idle_tree_mb: float, one_stream_mb: float | None,
+def run_memory(server: ServerProcess, models_dir: Path, idle_mb: float, idle_tree_mb: float, one_stream_mb: float | None,
                max_streams: tuple[int, float] | None, program: Program, hour_s: float, timeout_s: float,
                how: str) -> Section:
     section = Section("Memory (server RSS)")
@@ -87,6 +100,17 @@ def run_memory(server: ServerProcess, idle_mb: float, idle_tree_mb: float, one_s
             "server accepts (backpressure), RSS sampled every 0.5 s"),
         Row("idle again after the long stream", f"{fmt(after_mb, 1)} MB", how),
     ]
+    try:
+        parts = footprint(models_dir)
+        biggest = sorted(parts, key=lambda p: -p[1])[:4]
+        section.rows.append(Row("where idle memory goes (largest parts)",
+                                "; ".join(f"{name} {mb:.1f} MB" for name, mb in biggest) +
+                                f"; sum of all parts {sum(mb for _, mb in parts):.1f} MB",
+                                f"`python -m bench.footprint --models-dir {models_dir}`: RSS before and after "
+                                "each import, in the order the server loads them"))
+        section.data["footprint"] = parts
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        section.notes.append(f"footprint not measured: {str(exc)[:200]}")
     if result["audio_s"] < hour_s - 1:
         section.notes.append(f"The long stream reached {minutes:.1f} of {hour_s / 60:.0f} minutes before its "
                              f"{timeout_s:.0f} s time limit ({result['error']}).")
@@ -100,6 +124,6 @@ def run_memory(server: ServerProcess, idle_mb: float, idle_tree_mb: float, one_s
     if hour_s < 3600:
         section.notes.append(f"--quick streams {hour_s / 60:.0f} minutes, not an hour: the flatness target is "
                              "only judged on the full run.")
-    section.data = {**{k: v for k, v in result.items()}, "growth_mb": growth, "slope_mb_per_hour": slope,
-                    "idle_mb": idle_mb, "after_mb": after_mb}
+    section.data.update({**result, "growth_mb": growth, "slope_mb_per_hour": slope, "idle_mb": idle_mb,
+                         "after_mb": after_mb})
     return section

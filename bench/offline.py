@@ -102,7 +102,7 @@ def _run_worker(models_dir: Path, data: Path, variant: str, threads: int, second
 
 
 def run_offline(models_dir: Path, data: Path, variants: list[str], seconds: float, machine: str,
-                timeout_s: float = 900.0) -> Section:
+                default_variant: str, timeout_s: float = 900.0) -> Section:
     """One row per (variant, threads) and one for pocketsphinx, with ratios to the peer's CPU RTF."""
     section = Section("Offline speed (uploads path)")
     results = []
@@ -135,7 +135,7 @@ def run_offline(models_dir: Path, data: Path, variants: list[str], seconds: floa
     section.notes.append("RTF = processing seconds / audio seconds (lower is faster); 'CPU' counts process CPU "
                          "time, which is what the peer comparison uses (a 2-thread run may use more CPU than wall "
                          "time). Peak RSS is the process's maximum resident set (imports + model + decoding).")
-    default = next((r for r in results if r["threads"] == 1), None)
+    default = next((r for r in results if r["threads"] == 1 and r["system"] == default_variant), None)
     if default:
         section.targets.append(Target("Offline speed", "faster than real time on 1 thread (RTF < 1)",
                                       f"{default['system']}: RTF {fmt(default['rtf_wall'])}",

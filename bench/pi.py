@@ -12,6 +12,7 @@ projection multiplies the measured figures by a stated per-core slowdown.
 from __future__ import annotations
 
 import re
+from importlib import metadata
 import subprocess
 import tempfile
 from pathlib import Path
@@ -61,11 +62,18 @@ def check_wheels(timeout_s: float = 180.0) -> list[dict]:
                 ok, message = _download(spec, [BASE_TAG, *EXTRA_TAGS], target, timeout_s)
                 tags = "+".join([BASE_TAG, *EXTRA_TAGS]) if ok else "none"
             wheels = sorted(p.name for p in target.glob("*.whl")) if target.exists() else []
-            if ok and wheels and tags != BASE_TAG:
-                tags = _wheel_tag(wheels[0])
             rows.append({"requirement": spec, "ok": ok and bool(wheels), "tags": tags,
-                         "wheel": wheels[0] if wheels else "", "message": message})
+                         "platform": _wheel_tag(wheels[0]) if wheels else "",
+                         "wheel": wheels[0] if wheels else "", "message": message,
+                         "pi_version": wheels[0].split("-")[1] if wheels else "", "here_version": _installed(name)})
     return rows
+
+
+def _installed(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def _wheel_tag(wheel: str) -> str:
@@ -80,10 +88,19 @@ def run_pi(offline: dict | None, held_streams: int | None, check: bool, machine:
         wheels = check_wheels()
         section.data["wheels"] = wheels
         for w in wheels:
+            differs = w["ok"] and w["here_version"] and w["pi_version"] != w["here_version"]
             section.rows.append(Row(f"aarch64 wheel: `{w['requirement']}`",
-                                    f"{'yes' if w['ok'] else 'NO'}: {w['wheel'] or w['message']} ({w['tags']})",
-                                    command))
+                                    f"{'yes' if w['ok'] else 'NO'}: {w['wheel'] or w['message']}",
+                                    command + f"; found with --platform {w['tags']}",
+                                    f"Pi gets {w['pi_version']}, measured here with {w['here_version']}"
+                                    if differs else ""))
         missing = [w["requirement"] for w in wheels if not w["ok"]]
+        older = [f"{w['requirement'].split('>')[0]} {w['pi_version']} (here {w['here_version']})"
+                 for w in wheels if w["ok"] and w["here_version"] and w["pi_version"] != w["here_version"]]
+        if older:
+            section.notes.append("On the Pi, pip resolves other versions than this machine runs: " + ", ".join(older)
+                                 + ". The newest aarch64 wheel for Python 3.11 is what a Pi gets; speed and "
+                                 "behaviour of the older runtime are not measured here.")
         section.notes.append("Every runtime requirement has a Python 3.11 aarch64 wheel." if not missing else
                              f"No aarch64 wheel for: {', '.join(missing)}.")
     else:

@@ -87,14 +87,14 @@ class ServerProcess:
 
 
 def start_server(models_dir: Path, log_path: Path, kind: str = "gunicorn", max_streams: int = 0,
-                 threads: int = 48) -> ServerProcess:
+                 threads: int = 48, extra_env: dict[str, str] | None = None) -> ServerProcess:
     """Start and wait for ``/healthz``; ``startup_s`` is process start to first healthy answer (model load included)."""
     if kind == "gunicorn" and shutil.which("gunicorn") is None and not _has_module("gunicorn"):
         kind = "werkzeug"
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TRANSCRIBER_HOST": "127.0.0.1", "TRANSCRIBER_PORT": str(port),
            "TRANSCRIBER_MODELS_DIR": str(models_dir), "TRANSCRIBER_MAX_STREAMS": str(max_streams),
-           "GUNICORN_THREADS": str(threads)}
+           "GUNICORN_THREADS": str(threads), **(extra_env or {})}
     if kind == "gunicorn":
         argv = [python(), "-m", "gunicorn", "-c", "gunicorn.conf.py", "server.wsgi:app"]
         command = (f"TRANSCRIBER_MODELS_DIR={models_dir} TRANSCRIBER_MAX_STREAMS={max_streams} "
@@ -117,7 +117,7 @@ def start_server(models_dir: Path, log_path: Path, kind: str = "gunicorn", max_s
             if requests.get(f"{server.url}/healthz", timeout=2).status_code == 200:
                 server.startup_s = time.perf_counter() - started
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the worker is still loading the model
             pass
         time.sleep(0.05)
     server.stop()
