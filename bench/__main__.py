@@ -48,8 +48,8 @@ class Plan:
     pi_wheels: bool
 
 
-FULL = Plan(True, 150.0, 6, 12.0, (1, 2, 4, 6, 8, 10, 12, 16, 20, 24), 20.0, 600.0, 3600.0, 900.0, True)
-QUICK = Plan(False, 12.0, 1, 5.0, (2, 4), 6.0, 40.0, 60.0, 60.0, False)
+FULL = Plan(True, 120.0, 6, 12.0, (1, 2, 4, 6, 8, 10, 12, 16, 20, 24), 20.0, 600.0, 3600.0, 900.0, True)
+QUICK = Plan(False, 12.0, 1, 5.0, (4,), 6.0, 40.0, 60.0, 60.0, False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -78,7 +78,7 @@ def _memory_chart(data: dict):
         ax.axhline(150, color="red", linestyle="--", label="150 MB target")
         ax.set_xlabel("audio streamed on one WebSocket (minutes)")
         ax.set_ylabel("server worker RSS (MB)")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max([r for _, r in trace if r == r] + [150.0]) * 1.15)
         ax.legend(fontsize=8)
         ax.set_title("Server memory across one long stream", fontsize=10)
     return draw
