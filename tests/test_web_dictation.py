@@ -9,15 +9,14 @@ for any model.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 import test_server_support
-from test_server_support import REPO, free_port, start_server, stop_server
-from test_web_support import (DESKTOP, FAKE_MIC_ARGS, FAKE_UI_ARGS, browser, expect, launch, mic_wav,  # noqa: F401
-                              open_page, playwright, shots, wait_models, web_server)
+from test_server_support import free_port, start_server, stop_server
+from test_web_support import (DESKTOP, FAKE_MIC_ARGS, FAKE_UI_ARGS, browser, expect, lan_address,  # noqa: F401
+                              launch, mic_wav, open_page, playwright, self_signed_cert, server_at, server_flags,
+                              shots, wait_models, web_server)
 
 TIMEOUT_MS = 60000
 RECORD_EVENTS = """() => {
@@ -172,13 +171,44 @@ def test_stopping_while_the_server_is_gone_keeps_the_last_words(models_dir, brow
             stop_server(server)
 
 
-def _server_has_tokens() -> bool:
-    usage = subprocess.run([sys.executable, "-m", "server", "--help"], cwd=REPO, capture_output=True, text=True)
-    return "--api-token" in usage.stdout
+def test_dictation_over_https_uses_wss(models_dir, browser, tmp_path):
+    if "--certfile" not in server_flags():
+        pytest.skip("this server has no --certfile yet")
+    cert, key = self_signed_cert(tmp_path)
+    url = f"https://localhost:{free_port()}"
+    with server_at(models_dir, tmp_path / "https.log", url, "--certfile", str(cert), "--keyfile", str(key)):
+        page, watch = open_page(browser.new_context(viewport=DESKTOP, ignore_https_errors=True), url)
+        sockets = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        wait_models(page)
+        page.get_by_role("button", name="Start dictation").click()
+        wait_finals(page, 1)
+        stop_and_wait(page)
+        assert sockets and all(s.startswith("wss://") for s in sockets), sockets
+        watch.check()
+        page.context.close()
+
+
+def test_plain_http_on_a_network_address_explains_https(models_dir, browser, tmp_path):
+    """Off localhost without TLS the browser hides the microphone API; the page must say why."""
+    address = lan_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+    url = f"http://{address}:{free_port()}"
+    with server_at(models_dir, tmp_path / "lan.log", url):
+        # Chromium logs that it ignores the server's Cross-Origin-Opener-Policy on a plain-http origin.
+        page, watch = open_page(browser.new_context(viewport=DESKTOP), url,
+                                allowed_console=("Cross-Origin-Opener-Policy",))
+        wait_models(page)
+        page.get_by_role("button", name="Start dictation").click()
+        expect(page.locator("#dictation-error")).to_contain_text("https", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("button", name="Start dictation")).to_be_enabled()
+        watch.check()
+        page.context.close()
 
 
 def test_token_is_asked_once_and_kept(models_dir, browser, shots, tmp_path):
-    if not _server_has_tokens():
+    if "--api-token" not in server_flags():
         pytest.skip("this server has no --api-token yet")
     token = "web-test-token"
     server = start_server(models_dir, tmp_path / "token.log", "--api-token", token)

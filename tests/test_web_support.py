@@ -15,14 +15,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import requests
 import soundfile as sf
+import urllib3
 
+REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("TRANSCRIBER_CHROMIUM", "/usr/bin/chromium"))
 # Local Network Access checks would block the page's loopback WebSocket when the test serves
 # the page through Playwright's interception (to add a CSP on a server without one).
@@ -123,7 +131,7 @@ def open_page(context, url: str, allowed_console: tuple[str, ...] = ()):
     watch = PageWatch(url, allowed_console=allowed_console)
     watch.attach(page)
     host = url.split("//", 1)[1]
-    own = requests.get(url + "/", timeout=10).headers.get("Content-Security-Policy")
+    own = requests.get(url + "/", timeout=10, verify=False).headers.get("Content-Security-Policy")
     if own:  # the server's own policy (issue 8) must be strict for the test to mean anything
         assert "script-src 'self'" in own and "unsafe-inline" not in own, own
     else:
@@ -141,8 +149,65 @@ def wait_models(page) -> None:
     page.wait_for_selector("body[data-models]")
 
 
-def has_chromium() -> bool:
-    return CHROMIUM.is_file() and shutil.which(str(CHROMIUM)) is not None
+def lan_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("198.51.100.1", 9))  # UDP: nothing is sent, this only picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    return cert, key
+
+
+def server_flags() -> str:
+    return subprocess.run([sys.executable, "-m", "server", "--help"], cwd=REPO, capture_output=True,
+                          text=True).stdout
+
+
+@contextmanager
+def server_at(models_dir: Path, log_path: Path, url: str, *extra: str):
+    """``python -m server`` reached at ``url`` (another host than 127.0.0.1, or https); stopped on exit.
+
+    ``test_server_support.start_server`` only speaks http on 127.0.0.1, which these tests must avoid.
+    """
+    if not (models_dir / "model.json").is_file():
+        pytest.skip(f"no model in {models_dir} (set TRANSCRIBER_TEST_MODELS_DIR)")
+    parts = urlsplit(url)
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # our own self-signed test certificate
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--host", parts.hostname, "--port", str(parts.port),
+             "--models-dir", str(models_dir), *extra],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if requests.get(f"{url}/healthz", timeout=2, verify=False).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert "Traceback" not in log_path.read_text()
 
 
 # ---- fixtures shared by the test_web_* modules (imported there by name) ----
