@@ -52,7 +52,8 @@ def test_dictation_shows_partials_then_finals(web_server, browser, shots):
     page, watch = open_page(browser.new_context(viewport=DESKTOP), web_server.url)
     wait_models(page)
     page.evaluate(RECORD_EVENTS)
-    page.get_by_role("button", name="Start dictation").click()
+    page.get_by_role("button", name="Start dictation").focus()
+    page.keyboard.press("Enter")  # keyboard alone is enough
     stop = page.get_by_role("button", name="Stop dictation")
     expect(stop).to_be_enabled(timeout=TIMEOUT_MS)  # the accessible name says what a press does now
     expect(page.locator("#dictation-status")).to_have_text(re.compile("Listening"), timeout=TIMEOUT_MS)
