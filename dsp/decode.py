@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import soundfile as sf
 from dsp.resample import TARGET_RATE, resample, to_mono
 
 FFMPEG_TIMEOUT_S = 120
+MIN_FILE_RATE, MAX_FILE_RATE = 1000, 768000  # what a real recording can have
+MAX_RATIO_TERM = 1000  # largest up/down factor handed to the polyphase resampler
 BLOCK_FRAMES = 1 << 16  # frames per soundfile read: bounds how far past a length limit we ever decode
 
 
@@ -39,8 +42,10 @@ def decode_bytes(data: bytes, max_seconds: float | None = None) -> np.ndarray:
         return _decode_with_ffmpeg(data, max_seconds)
     with sound:
         rate = sound.samplerate
-        if rate <= 0:
-            raise AudioDecodeError("audio has no samples")
+        if not MIN_FILE_RATE <= rate <= MAX_FILE_RATE:
+            # A corrupt header's rate would also defeat the length check (frames / rate)
+            # and make the resampler's filter as long as the rate is large.
+            raise AudioDecodeError(f"unsupported sample rate {rate} Hz")
         # The header's frame count is a cheap early refusal, but a header can lie (and FLAC
         # or Ogg can pack hours of silence into a few MB), so the limit is also enforced
         # on what is actually decoded, block by block, before it can fill memory.
@@ -49,7 +54,30 @@ def decode_bytes(data: bytes, max_seconds: float | None = None) -> np.ndarray:
         samples = _read_blocks(sound, rate, max_seconds)
     if samples.size == 0:
         raise AudioDecodeError("audio has no samples")
-    return resample(samples, rate, TARGET_RATE)
+    return _resample_bounded(_finite(samples), rate)
+
+
+def _resample_bounded(samples: np.ndarray, rate: int) -> np.ndarray:
+    """``resample`` to 16 kHz, with the polyphase ratio kept small.
+
+    Every common rate reduces to at most 441 up/down (44.1 kHz: 160/441), but an
+    odd rate such as 44101 Hz gives 16000/44101 and a filter of ~900k taps per
+    file: seconds of CPU and a lot of memory for one request. Such ratios are
+    replaced by the nearest fraction with a denominator of at most 1000
+    (an error under 0.1 %, far below what the model can hear).
+    """
+    ratio = Fraction(TARGET_RATE, rate)
+    if max(ratio.numerator, ratio.denominator) <= MAX_RATIO_TERM:
+        return resample(samples, rate, TARGET_RATE)
+    approx = ratio.limit_denominator(MAX_RATIO_TERM)
+    return resample(samples, approx.denominator, approx.numerator)
+
+
+def _finite(samples: np.ndarray) -> np.ndarray:
+    """Float files may hold NaN, inf or huge values; none may reach the VAD or the model (as in streams)."""
+    if np.isfinite(samples).all() and np.abs(samples).max(initial=0.0) <= 1.0:
+        return samples
+    return np.clip(np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
 
 def _read_blocks(sound: sf.SoundFile, rate: int, max_seconds: float | None) -> np.ndarray:
@@ -111,4 +139,4 @@ def _decode_with_ffmpeg(data: bytes, max_seconds: float | None) -> np.ndarray:
         raise AudioDecodeError("not a recognised audio file")
     samples = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
     _check_length(len(samples) / TARGET_RATE, max_seconds)
-    return samples
+    return _finite(samples)
