@@ -68,7 +68,7 @@ class StreamSettings:
             raise StreamError("invalid_config", f"sample_rate must be an integer from {MIN_RATE} to {MAX_RATE}",
                               CLOSE_POLICY)
         fmt = message.get("format", "s16le")
-        if fmt not in SAMPLE_FORMATS:
+        if not isinstance(fmt, str) or fmt not in SAMPLE_FORMATS:  # a list or dict here is unhashable
             raise StreamError("invalid_config", f"format must be one of {', '.join(SAMPLE_FORMATS)}", CLOSE_POLICY)
         model = message.get("model")
         if model is not None and not isinstance(model, str):
