@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Callable
 
 from flask import Blueprint, Response, request
@@ -97,6 +98,31 @@ class BoundedServer(Server):
                 self._room.notify_all()
 
 
+LINGER_S = 2.0  # after our close frame, how long we read on, waiting for the client to hang up
+
+
+def _linger(sock: socket.socket) -> None:
+    """Half-close, then read until the client hangs up (bounded), and only then let the socket close.
+
+    Closing a TCP socket with unread input sends a reset, and a reset can
+    overtake our last frames (``done``, the close frame) on their way to a
+    client that was still sending audio. Reading its leftovers until it
+    closes, as RFC 6455 section 7.1.1 asks of servers, lets those frames arrive.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        return
+    deadline = time.monotonic() + LINGER_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            sock.settimeout(remaining)
+            if not sock.recv(65536):
+                return
+        except (OSError, ValueError):
+            return
+
+
 class _HandledResponse(Response):
     """The WSGI response after a WebSocket session, per server (as flask-sock does it)."""
 
@@ -127,14 +153,9 @@ def add_websocket_route(bp: Blueprint, path: str, endpoint: str, handler: Callab
             ws.close()
         except Exception:  # noqa: BLE001 - already closed by either side; nothing to do
             pass
-        if ws.mode == "werkzeug":
-            # Werkzeug will write an HTTP response after we return; on an upgraded socket that
-            # would be garbage after the close frame. Shutting our sending side makes that
-            # write fail quietly (Werkzeug treats it as a dropped connection).
-            try:
-                ws.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+        # Shutting our sending side also makes Werkzeug's HTTP response after an upgraded
+        # session fail quietly (it treats it as a dropped connection) instead of sending garbage.
+        _linger(ws.sock)
         return _HandledResponse(ws.mode)
 
     view.__name__ = endpoint
