@@ -22,6 +22,7 @@ ACCESS_LOGGER = "transcriber.access"
 SENSITIVE_PARAMS = frozenset({"token", "access_token", "api_key", "apikey", "key", "password", "secret", "auth"})
 WEBSOCKET_KEY = "transcriber.websocket"  # environ key the WebSocket view stores its socket under
 MAX_LOGGED_PATH = 2000
+CLOSERS_KEY = "transcriber.closers"  # response closers a server must call even if the request errored
 
 _SECRET_IN_TEXT = re.compile(r"(?i)((?:^|[?&;\s\"'])(?:token|access_token|api_key|apikey|password|secret)=)[^&\s\"']*")
 _BEARER_IN_TEXT = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
@@ -83,6 +84,7 @@ class _CountingBody:
     def __init__(self, body: Iterable[bytes], on_close: Callable[[int], None]) -> None:
         self._body = body
         self._on_close = on_close
+        self._closed = False
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -91,6 +93,9 @@ class _CountingBody:
             yield chunk
 
     def close(self) -> None:
+        if self._closed:  # the dev server's handler closes again if Werkzeug skipped it (server.devserver)
+            return
+        self._closed = True
         try:
             if hasattr(self._body, "close"):
                 self._body.close()
@@ -119,7 +124,9 @@ class AccessLogMiddleware:
             # gunicorn ends a WebSocket session by raising StopIteration out of the app.
             self._log(environ, state["status"], started, 0)
             raise
-        return _CountingBody(body, lambda sent: self._log(environ, state["status"], started, sent))
+        counted = _CountingBody(body, lambda sent: self._log(environ, state["status"], started, sent))
+        environ.setdefault(CLOSERS_KEY, []).append(counted.close)
+        return counted
 
     def _log(self, environ: dict, status: str | None, started: float, sent: int) -> None:
         code = int(status.split(" ", 1)[0]) if status else 0

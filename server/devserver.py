@@ -20,7 +20,7 @@ import threading
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from server.access_log import WEBSOCKET_KEY, mask_text
+from server.access_log import CLOSERS_KEY, WEBSOCKET_KEY, mask_text
 from server.config import ServerConfig
 from server.shutdown import Drain
 
@@ -99,6 +99,14 @@ class GuardedRequestHandler(WSGIRequestHandler):
         try:
             super().run_wsgi()
         finally:
+            # Werkzeug closes the response after draining the request's leftovers; if that
+            # drain fails (a timed-out socket) the close is skipped, and with it the access-log
+            # line and the in-flight count a SIGTERM drain waits on. Close here too (idempotent).
+            for close in reversed((getattr(self, "environ", None) or {}).get(CLOSERS_KEY, [])):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - the client is gone; nothing to report
+                    pass
             self._arm()
 
     def finish(self) -> None:

@@ -102,7 +102,9 @@ class InFlightMiddleware:
         except BaseException:
             self.drain.leave()
             raise
-        return _Tracked(body, self.drain)
+        tracked = _Tracked(body, self.drain)
+        environ.setdefault("transcriber.closers", []).append(tracked.close)
+        return tracked
 
 
 def chain_signal(signum: int, first: Callable[[], None]) -> None:

@@ -133,7 +133,12 @@ def test_access_log_is_json_and_holds_no_token(server: RunningServer) -> None:
     ws = websocket.create_connection(f"{server.ws_url}/ws/transcribe?token={TOKEN}", timeout=10)
     ws.send(json.dumps({"type": "eof"}))
     receive_all(ws)
-    time.sleep(0.5)  # the session's line is written as it ends
+    ws.close()
+    deadline = time.monotonic() + 10  # the session's line is written once the socket is done
+    while not any(line["path"] == "/ws/transcribe?token=***" and line["status"] == 101
+                  for line in access_lines(server)):
+        assert time.monotonic() < deadline, "no access-log line for the WebSocket session"
+        time.sleep(0.1)
     log = server.log()
     assert TOKEN not in log, "a token reached the log"
     lines = access_lines(server)
@@ -141,8 +146,8 @@ def test_access_log_is_json_and_holds_no_token(server: RunningServer) -> None:
     assert any(line["path"] == "/healthz?token=***&x=1" and line["status"] == 200 for line in lines)
     # (requests may normalise %74 to t; either way the value is masked)
     assert any(line["path"] in ("/api/models?%74oken=***", "/api/models?token=***") for line in lines)
-    sessions = [line for line in lines if line["path"].startswith("/ws/transcribe")]
-    assert sessions and sessions[-1]["status"] == 101 and sessions[-1]["bytes"] > 0
+    sessions = [line for line in lines if line["path"] == "/ws/transcribe?token=***" and line["status"] == 101]
+    assert sessions and all(line["bytes"] > 0 for line in sessions)
     assert any(line["status"] == 401 for line in lines)
 
 
