@@ -17,6 +17,7 @@ requests in flight so the process can wait for them.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -129,3 +130,4 @@ def install_gunicorn_drain(worker) -> None:
     if drain is None:
         return
     chain_signal(signal.SIGTERM, drain.begin)
+    worker.log.info("Worker ready, model loaded (pid: %s)", os.getpid())

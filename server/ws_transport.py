@@ -156,6 +156,14 @@ def add_websocket_route(bp: Blueprint, path: str, endpoint: str, handler: Callab
         # Shutting our sending side also makes Werkzeug's HTTP response after an upgraded
         # session fail quietly (it treats it as a dropped connection) instead of sending garbage.
         _linger(ws.sock)
+        if ws.mode == "gunicorn":
+            # gunicorn lingers too when it closes the connection, but in its main loop, one
+            # connection after another: 2 s each for clients that never hang up would stall a
+            # draining worker past graceful_timeout. We already lingered here, in parallel.
+            try:
+                ws.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         return _HandledResponse(ws.mode)
 
     view.__name__ = endpoint
