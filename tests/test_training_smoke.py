@@ -1,4 +1,4 @@
-"""The whole training pipeline on tiny data: data, a few steps, four TFLite variants, LM.
+"""The whole training pipeline on tiny data: data, a few steps, a fine-tune, four TFLite variants, LM.
 
 This is the CI stand-in for ``python -m training all``: it runs the real
 command line, then loads every exported variant with ai-edge-litert and checks
@@ -39,6 +39,7 @@ def trained(tmp_path_factory, shared_data) -> Path:
          "--tune-utterances", "8", work=work, models=models)
     _run("train", *common, "--channels", "32", "--blocks", "2", "--max-steps", "4", "--batch-frames", "6000",
          work=work, models=models)
+    _run("finetune", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return models
@@ -51,6 +52,7 @@ def test_exports_all_artifacts(trained: Path):
     card = json.loads((trained / "model.json").read_text())
     assert card["decoder"]["type"] == "beam"
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
+    assert "training" in card and "finetune" in card
 
 
 def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, dev_speech):

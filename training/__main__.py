@@ -1,4 +1,4 @@
-"""``python -m training STAGE``: data, train, export, lm, evaluate, or all of them in order.
+"""``python -m training STAGE``: data, train, finetune, export, lm, evaluate, or all of them in order.
 
 Every stage caches its output under ``--work-dir`` and skips what is done, so
 ``python -m training all`` resumes after an interruption.
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("stage", choices=["data", "train", "export", "lm", "evaluate", "all"])
+    parser.add_argument("stage", choices=["data", "train", "finetune", "export", "lm", "evaluate", "all"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
                         help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "training",
@@ -32,12 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, default=0)
     train = parser.add_argument_group("train")
     train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--minutes", type=float, default=None, help="stop training after this wall time")
+    train.add_argument("--minutes", type=float, default=75.0, help="wall-time budget of the main run (the shipped model: 75)")
     train.add_argument("--batch-frames", type=int, default=24000, help="feature frames per batch")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--channels", type=int, default=320)
     train.add_argument("--blocks", type=int, default=12)
     train.add_argument("--max-steps", type=int, default=None, help="for smoke tests")
+    finetune = parser.add_argument_group("finetune (a second, short cycle that repeats the real FSDD voices)")
+    finetune.add_argument("--finetune-minutes", type=float, default=12.0, help="0 skips the stage")
+    finetune.add_argument("--finetune-epochs", type=int, default=3)
+    finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
+    finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
     evaluate = parser.add_argument_group("evaluate")
     evaluate.add_argument("--no-pocketsphinx", action="store_true")
     return parser
@@ -45,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stages = ["data", "train", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
+    stages = ["data", "train", "finetune", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
     timings = {}
     for stage in stages:
         start = time.time()
@@ -55,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "train":
             from training.train import run_train
             run_train(args)
+        elif stage == "finetune":
+            if args.finetune_minutes or args.max_steps:
+                from training.train import run_finetune
+                run_finetune(args)
         elif stage == "export":
             from training.export import run_export
             run_export(args)

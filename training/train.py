@@ -30,8 +30,10 @@ def feature_stats(features: list[np.ndarray], sample: int = 2000) -> tuple[np.nd
 class ScheduleAndBudget(keras.callbacks.Callback):
     """Warm-up + cosine learning rate over steps or wall time; stops when the budget is spent."""
 
-    def __init__(self, peak: float, total_steps: int, minutes: float | None, done_steps: int, done_seconds: float):
+    def __init__(self, peak: float, total_steps: int, minutes: float | None, done_steps: int, done_seconds: float,
+                 warmup: int = 1000):
         super().__init__()
+        self.warmup = warmup
         self.peak, self.total_steps, self.minutes = peak, total_steps, minutes
         self.step, self.seconds_before = done_steps, done_seconds
         self.started = time.time()
@@ -46,7 +48,7 @@ class ScheduleAndBudget(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         p = self.progress()
-        warm = min(1.0, self.step / 1000)
+        warm = min(1.0, self.step / max(1, self.warmup))
         self.model.optimizer.learning_rate.assign(self.peak * warm * 0.5 * (1 + math.cos(math.pi * p)) + 1e-6)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -62,24 +64,54 @@ def build_stack(args: Namespace, features: list[np.ndarray]) -> CausalStack:
 
 
 def run_train(args: Namespace) -> Path:
-    work: Path = args.work_dir
-    features, texts, _ = load_shards(work / "features" / "train")
-    if not features:
-        raise SystemExit(f"no training shards in {work / 'features' / 'train'}: run the data stage first")
+    features, texts, _ = _load_training_shards(args)
     stack = build_stack(args, features)
+    return _fit(stack, features, texts, args, name="checkpoint", learning_rate=args.learning_rate,
+                minutes=args.minutes, epochs=args.epochs, warmup=1000)
+
+
+def run_finetune(args: Namespace) -> Path:
+    """Continue from ``models/normal_model.h5`` on a mix that repeats the real FSDD recordings.
+
+    The synthetic sentences dominate the main run's hours; this short second
+    cosine cycle gives the only real voices more weight, at a lower peak rate.
+    """
+    features, texts, ids = _load_training_shards(args)
+    real = [i for i, item in enumerate(ids) if item.startswith("fsdd/")]
+    for _ in range(max(0, args.finetune_fsdd_repeats - 1)):
+        features += [features[i] for i in real]
+        texts += [texts[i] for i in real]
+    stack = load_trained_stack(args.models_dir)
+    return _fit(stack, features, texts, args, name="finetune", learning_rate=args.finetune_learning_rate,
+                minutes=args.finetune_minutes, epochs=args.finetune_epochs, warmup=100)
+
+
+def _load_training_shards(args: Namespace):
+    features, texts, ids = load_shards(args.work_dir / "features" / "train")
+    if not features:
+        raise SystemExit(f"no training shards in {args.work_dir / 'features' / 'train'}: run the data stage first")
+    return features, texts, ids
+
+
+def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args: Namespace, name: str,
+         learning_rate: float, minutes: float | None, epochs: int, warmup: int) -> Path:
+    """Fit with checkpoints ``work/NAME.*`` (resumable), then save ``models/normal_model.*``."""
+    work: Path = args.work_dir
     model = build_training_model(stack)
-    model.compile(optimizer=keras.optimizers.AdamW(args.learning_rate, weight_decay=1e-4, clipnorm=5.0),
+    if name != "checkpoint":  # a continuation starts from the trained weights
+        model.load_weights(Path(args.models_dir) / "normal_model.h5")
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4, clipnorm=5.0),
                   loss=ctc_loss, jit_compile=False)
     batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed)
-    checkpoint = work / "checkpoint.weights.h5"
-    progress_file = work / "checkpoint.json"
+    checkpoint = work / f"{name}.weights.h5"
+    progress_file = work / f"{name}.json"
     progress = json.loads(progress_file.read_text()) if progress_file.exists() and checkpoint.exists() else {}
     if progress:
         model.load_weights(checkpoint)
-        print(f"[train] resuming after epoch {progress['epoch']} ({progress['steps']} steps)")
-    total_steps = args.max_steps or args.epochs * len(batches)
-    schedule = ScheduleAndBudget(args.learning_rate, total_steps, args.minutes,
-                                 progress.get("steps", 0), progress.get("seconds", 0.0))
+        print(f"[{name}] resuming after epoch {progress['epoch']} ({progress['steps']} steps)")
+    total_steps = args.max_steps or epochs * len(batches)
+    schedule = ScheduleAndBudget(learning_rate, total_steps, minutes, progress.get("steps", 0),
+                                 progress.get("seconds", 0.0), warmup)
     history: list[dict] = progress.get("history", [])
 
     class Checkpoint(keras.callbacks.Callback):
@@ -93,12 +125,14 @@ def run_train(args: Namespace) -> Path:
     start_epoch = progress.get("epoch", 0)
     if schedule.progress() < 1.0:
         steps_per_epoch = min(len(batches), args.max_steps) if args.max_steps else None
-        model.fit(batches, epochs=args.epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
+        model.fit(batches, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=[schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
-    return save_trained(model, stack, args, history, schedule.elapsed())
+    section = "training" if name == "checkpoint" else name
+    return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate)
 
 
-def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, history: list[dict], seconds: float) -> Path:
+def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, history: list[dict], seconds: float,
+                 section: str = "training", learning_rate: float | None = None) -> Path:
     models_dir: Path = args.models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     model.save(models_dir / "normal_model.h5")
@@ -107,8 +141,8 @@ def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, histor
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     card["model"] = stack.config.to_dict()
     card["normalization"] = {"mean": stack.mean.round(5).tolist(), "std": stack.std.round(5).tolist()}
-    card["training"] = {"seconds": round(seconds, 1), "history": history[-50:],
-                        "batch_frames": args.batch_frames, "learning_rate": args.learning_rate}
+    card[section] = {"seconds": round(seconds, 1), "history": history[-50:],
+                     "batch_frames": args.batch_frames, "learning_rate": learning_rate or args.learning_rate}
     card_path.write_text(json.dumps(card, indent=2))
     return models_dir / "normal_model.h5"
 
