@@ -106,12 +106,21 @@ def _decoder_text(decoder: dict) -> str:
             f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).")
 
 
+def _training_text(card: dict) -> str:
+    parts = []
+    for section, label in (("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)")):
+        record = card.get(section, {})
+        history = record.get("history", [])
+        if history:
+            parts.append(f"{label}: {history[-1]['steps']} steps in {record['seconds'] / 60:.0f} min, peak learning "
+                         f"rate {record.get('learning_rate')}, last epoch loss {history[-1]['loss']:.3f}.")
+    return " ".join(parts) or "Training record: not in the card."
+
+
 def _model_section(card: dict, context: dict) -> list[str]:
     model = card.get("model", {})
     data = card.get("data", {})
     train = data.get("train", {})
-    training = card.get("training", {})
-    history = training.get("history", [])
     timings = context.get("timings", {})
     lines = [
         "## Model", "",
@@ -130,9 +139,7 @@ def _model_section(card: dict, context: dict) -> list[str]:
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
         "## Reproduce", "",
         "```", "pip install -r training/requirements.txt", "python -m training all", "```", "",
-        f"Stage wall times on the machine above (2 cores): "
-        f"{', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}. "
-        f"Training: {len(history)} epochs, final loss {history[-1]['loss']:.3f}." if history else
-        "Stage wall times: not recorded.",
+        f"Stage wall times on the machine above (2 cores, shared with other work during this run): "
+        f"{', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}. " + _training_text(card),
     ]
     return lines
