@@ -183,3 +183,40 @@ def test_https_with_certfile(models_dir: Path, tmp_path: Path) -> None:
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0, out.decode()
     assert b"Traceback" not in out
+
+
+@pytest.mark.parametrize("origin, host, allowed, expected", [
+    ("http://box.lan:8000", "box.lan:8000", ("self",), True),
+    ("https://box.lan", "box.lan", ("self",), True),                  # TLS proxy on 443, Host without port
+    ("https://box.lan:8443", "box.lan", ("self",), False),            # proxy dropped the port: refused
+    ("http://BOX.lan:8000/", "box.lan:8000", ("self",), True),
+    ("http://[::1]:8000", "[::1]:8000", ("self",), True),
+    ("http://box.lan:8001", "box.lan:8000", ("self",), False),
+    ("http://box.lan.evil.example:8000", "box.lan:8000", ("self",), False),
+    ("null", "box.lan:8000", ("self",), False),
+    ("file://", "box.lan:8000", ("self",), False),
+    ("https://box.lan", "evil.example", ("https://box.lan",), True),  # exact origin, whatever the Host
+    ("http://box.lan:8000", "box.lan:8000", ("https://box.lan",), False),  # 'self' not listed: DNS rebinding
+    ("https://anything.example", "box.lan", ("*",), True),
+])
+def test_origin_rules(origin: str, host: str, allowed: tuple, expected: bool) -> None:
+    from server.security import origin_allowed
+
+    assert origin_allowed(origin, host, allowed) is expected
+
+
+def test_secrets_are_masked_in_queries_and_text() -> None:
+    from server.access_log import mask_query, mask_text
+
+    assert mask_query("token=abc&x=1") == "token=***&x=1"
+    assert mask_query("%74oken=abc&API_KEY=k&keep=1") == "%74oken=***&API_KEY=***&keep=1"
+    assert mask_query("a=1&token") == "a=1&token=***"
+    assert "abc" not in mask_text('"GET /ws/transcribe?token=abc HTTP/1.1" 101')
+    assert "abc" not in mask_text("Authorization: Bearer abc")
+
+
+def test_config_repr_hides_the_token() -> None:
+    from server.config import parse_config
+
+    config = parse_config(["--api-token", "hunter2"], env={})
+    assert config.api_token == "hunter2" and "hunter2" not in repr(config)
