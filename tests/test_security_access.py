@@ -151,36 +151,53 @@ def test_access_log_is_json_and_holds_no_token(server: RunningServer) -> None:
     assert any(line["status"] == 401 for line in lines)
 
 
-def test_https_with_certfile(models_dir: Path, tmp_path: Path) -> None:
-    if not (models_dir / "model.json").is_file():
-        pytest.skip("no model")
+def make_cert(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                            "/CN=localhost", "-keyout", str(key), "-out", str(cert)], capture_output=True)
     if made.returncode != 0:
         pytest.skip("openssl cannot make a test certificate")
+    return cert, key
+
+
+def check_https(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline
+        try:
+            response = requests.get(f"https://127.0.0.1:{port}/healthz", verify=False, timeout=5)
+            break
+        except requests.RequestException:
+            time.sleep(0.2)
+    assert response.status_code == 200
+    ws = websocket.create_connection(f"wss://127.0.0.1:{port}/ws/transcribe", sslopt={"cert_reqs": 0}, timeout=10)
+    ws.send(json.dumps({"type": "eof"}))
+    messages, code = receive_all(ws)
+    assert messages[-1] == {"type": "done"} and code == 1000
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.parametrize("entrance", ["dev", "gunicorn"])
+def test_https_with_certfile(models_dir: Path, tmp_path: Path, entrance: str) -> None:
+    if not (models_dir / "model.json").is_file():
+        pytest.skip("no model")
+    cert, key = make_cert(tmp_path)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--models-dir", str(models_dir),
-                                "--certfile", str(cert), "--keyfile", str(key)], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if entrance == "dev":
+        command = [sys.executable, "-m", "server", "--port", str(port), "--models-dir", str(models_dir),
+                   "--certfile", str(cert), "--keyfile", str(key)]
+        env = dict(os.environ)
+    else:
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server.wsgi:app"]
+        env = {**os.environ, "TRANSCRIBER_CERTFILE": str(cert), "TRANSCRIBER_KEYFILE": str(key),
+               "TRANSCRIBER_MODELS_DIR": str(models_dir), "TRANSCRIBER_HOST": "127.0.0.1",
+               "TRANSCRIBER_PORT": str(port)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline
-            try:
-                response = requests.get(f"https://127.0.0.1:{port}/healthz", verify=False, timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        assert response.status_code == 200
-        ws = websocket.create_connection(f"wss://127.0.0.1:{port}/ws/transcribe", sslopt={"cert_reqs": 0},
-                                         timeout=10)
-        ws.send(json.dumps({"type": "eof"}))
-        messages, code = receive_all(ws)
-        assert messages[-1] == {"type": "done"}
+        check_https(port, process)
     finally:
         process.terminate()
-        out, _ = process.communicate(timeout=30)
+        out, _ = process.communicate(timeout=40)
     assert process.returncode == 0, out.decode()
     assert b"Traceback" not in out
 
