@@ -135,8 +135,9 @@ def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, histor
                  section: str = "training", learning_rate: float | None = None) -> Path:
     models_dir: Path = args.models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
-    model.save(models_dir / "normal_model.h5")
-    model.save(models_dir / "normal_model.keras")
+    inference = build_training_model(stack)  # same layers, uncompiled: no optimizer state in the files
+    inference.save(models_dir / "normal_model.h5")
+    inference.save(models_dir / "normal_model.keras")
     card_path = models_dir / "model.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     card["model"] = stack.config.to_dict()
