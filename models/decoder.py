@@ -40,6 +40,10 @@ class GreedyCTCDecoder:
             self._previous = label
         self._frames += len(ids)
 
+    def restart_clock(self) -> None:
+        """Count frames from here: what came before (a quiet lead) has no time in the audio."""
+        self._frames = 0
+
     @property
     def text(self) -> str:
         return " ".join("".join(self._chars).split())

@@ -14,7 +14,7 @@ import numpy as np
 
 from dsp.features import FeatureConfig, StreamingLogMel, log_mel
 from models.decoder import GreedyCTCDecoder, Word
-from models.engine import AcousticModel
+from models.engine import AcousticModel, ModelCard
 from models.lm_decoder import LexiconBeamDecoder
 
 
@@ -24,6 +24,16 @@ def quiet_frames(config: FeatureConfig, count: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     samples = (rng.standard_normal(config.win_length + config.hop_length * (count - 1)) * 1e-4).astype(np.float32)
     return log_mel(samples, config)
+
+
+def lead_frames(card: ModelCard) -> np.ndarray:
+    return quiet_frames(card.features, card.chunk_frames)
+
+
+def padded_utterance(features: np.ndarray, card: ModelCard) -> np.ndarray:
+    """``features`` as the recognizer runs them: quiet lead, the audio, quiet to whole chunks plus the flush."""
+    tail = (-len(features)) % card.chunk_frames + card.flush_frames
+    return np.concatenate([lead_frames(card), np.asarray(features, np.float32), quiet_frames(card.features, tail)])
 
 
 class UtteranceRecognizer:
@@ -45,6 +55,10 @@ class UtteranceRecognizer:
         self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds)
         self._pending = np.zeros((0, card.features.n_mels), np.float32)
         self.finished = False
+        # Every training utterance starts in silence; so does every recognised one. One chunk of
+        # quiet before the audio (its time is not counted) helps words that start at the first sample.
+        self._run_chunks(lead_frames(card))
+        self.decoder.restart_clock()
 
     def _run_chunks(self, frames: np.ndarray) -> None:
         self._pending = np.concatenate([self._pending, frames]) if len(self._pending) else frames

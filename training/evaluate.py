@@ -21,7 +21,7 @@ from tqdm import tqdm
 from dsp.decode import decode_file
 from dsp.features import log_mel
 from models.decoder import greedy_decode
-from models.recognizer import UtteranceRecognizer, quiet_frames
+from models.recognizer import UtteranceRecognizer, padded_utterance
 from models.registry import ModelRegistry
 from models.session import transcribe_samples
 from training.corpus import fsdd_items, read_tsv
@@ -125,8 +125,7 @@ def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[C
     texts = []
     for clip in dev:
         feats = log_mel(clip.samples, card.features)
-        pad = (-len(feats)) % card.chunk_frames + card.flush_frames
-        feats = np.concatenate([feats, quiet_frames(card.features, pad)])
+        feats = padded_utterance(feats, card)
         logits = np.asarray(model(feats[None], training=False))[0]
         texts.append(greedy_decode(logits, card.vocabulary))
     return texts

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from models.decoder import greedy_decode
 from models.lm_decoder import BeamSettings, LexiconBeamDecoder
-from models.recognizer import quiet_frames
+from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
 from training.corpus import load_sentences
 from training.lm import build_arpa, general_english_words
@@ -61,8 +61,7 @@ def run_lm(args: Namespace) -> dict:
     limit = min(len(features), args.tune_utterances)
     logits = []
     for feats in features[:limit]:
-        pad = (-len(feats)) % card.chunk_frames + card.flush_frames
-        logits.append(model.run(np.concatenate([feats.astype(np.float32), quiet_frames(card.features, pad)])))
+        logits.append(model.run(padded_utterance(feats, card)))
     decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
     result = tune(decoder, logits, texts[:limit], card.vocabulary)
     best = result["best"]
