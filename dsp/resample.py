@@ -1,11 +1,16 @@
-"""Sample-rate conversion and channel mixing to the model's 16 kHz mono float32."""
+"""Sample-rate conversion and channel mixing to the model's 16 kHz mono float32.
+
+Whole signals go through the same polyphase filter as streams
+(:class:`dsp.stream_resample.StreamingResampler`, equal to
+``scipy.signal.resample_poly``), fed in blocks so memory stays small, and
+without importing ``scipy.signal`` at serving time.
+"""
 
 from __future__ import annotations
 
-from math import gcd
-
 import numpy as np
-from scipy.signal import resample_poly
+
+from dsp.stream_resample import StreamingResampler
 
 TARGET_RATE = 16000
 
@@ -19,9 +24,12 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int = TARGET_RATE) -> np.ndarray:
-    """Polyphase resampling (anti-aliased), float32 out."""
+    """Polyphase resampling (anti-aliased, as ``resample_poly``), float32 out."""
     samples = np.asarray(samples, dtype=np.float32)
     if from_rate == to_rate or samples.size == 0:
         return samples
-    divisor = gcd(int(from_rate), int(to_rate))
-    return resample_poly(samples, to_rate // divisor, from_rate // divisor).astype(np.float32)
+    resampler = StreamingResampler(int(from_rate), int(to_rate))
+    block = 1 << 16
+    pieces = [resampler.accept(samples[i : i + block]) for i in range(0, len(samples), block)]
+    pieces.append(resampler.flush())
+    return np.concatenate(pieces).astype(np.float32)

@@ -17,7 +17,18 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin
+
+
+def kaiser_lowpass(numtaps: int, cutoff: float, beta: float = 5.0) -> np.ndarray:
+    """``scipy.signal.firwin(numtaps, cutoff, window=("kaiser", beta))`` in numpy.
+
+    Kept here so serving never imports ``scipy.signal``: that import alone costs
+    about 75 MB of resident memory on a Pi-sized budget. ``cutoff`` is relative
+    to Nyquist; the taps are scaled to unity gain at DC, as firwin does.
+    """
+    m = np.arange(numtaps) - 0.5 * (numtaps - 1)
+    taps = cutoff * np.sinc(cutoff * m) * np.kaiser(numtaps, beta)
+    return taps / taps.sum()
 
 
 class StreamingResampler:
@@ -33,8 +44,7 @@ class StreamingResampler:
         max_rate = max(self.up, self.down)
         self.half_len = 10 * max_rate
         # Same rates: no filter at all (firwin refuses a cutoff at Nyquist).
-        taps = np.ones(1) if self.passthrough else firwin(2 * self.half_len + 1, 1.0 / max_rate,
-                                                           window=("kaiser", 5.0)) * self.up
+        taps = np.ones(1) if self.passthrough else kaiser_lowpass(2 * self.half_len + 1, 1.0 / max_rate) * self.up
         # Polyphase matrix: row p holds taps p, p+up, p+2up, ... so that output n,
         # with t = n*down + half_len, is sum_k poly[t % up, k] * x[t // up - k].
         self.taps_per_phase = -(-len(taps) // self.up)
