@@ -1,6 +1,7 @@
 """``--local``: transcribe in this process with the very session the server uses.
 
-:class:`models.session.TranscriptionSession` is fed the same 16 kHz float32
+:class:`models.session.TranscriptionSession` (from ``ModelRegistry.new_session``, so with the
+model card's decoder) is fed the same 16 kHz float32
 chunks the streamer would send, so ``--local`` and ``--server`` print the same
 words for the same audio; only where the model runs differs.
 """
@@ -14,7 +15,7 @@ from typing import Callable
 from client.audioqueue import RATE, AudioQueue
 from client.outputs import Transcript
 from models.registry import DEFAULT_MODELS_DIR, ModelRegistry
-from models.session import Final, TranscriptionSession
+from models.session import Final
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,15 @@ class LocalTranscriber:
         self.emit = emit
         registry = ModelRegistry(Path(models_dir), None if model in (None, "", "default") else model, threads=threads,
                                  pool_size=1)
+        self.registry = registry
         self.model = registry.get()  # load now: a bad model is a startup error, not a runtime one
+        registry.beam_decoder()  # and the card's LM decoder, which finals use as on the server
         log.info("transcribing locally with model %s from %s", self.model.name, models_dir)
         self._segments = 0
         self.finished_cleanly = False
 
     def run(self) -> None:
-        session = TranscriptionSession(self.model)
+        session = self.registry.new_session(self.model.name)
         next_index = None
         while True:
             chunk = self.audio.get(RATE, timeout=0.2)
