@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         context["warning"] = ((context["warning"] + " ") if context["warning"] else "") + \
             "This is a --quick smoke run: every section is shrunk; run `python -m bench` for numbers to quote."
     path = write_report(args.out, sections, context)
-    print(f"[bench] report and charts written", file=sys.stderr, flush=True)
+    print("[bench] report and charts written", file=sys.stderr, flush=True)
     print(f"[bench] wrote {path} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 1 if any(s.error for s in sections.values()) else 0
 

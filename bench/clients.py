@@ -79,6 +79,25 @@ def _close(ws: websocket.WebSocket) -> None:
         ws.shutdown()
 
 
+def _open_stream(ws_url: str, timeout_s: float, run: StreamRun):
+    """Connect, send the config frame and start the reader; None (with ``run.error`` set) if it failed."""
+    try:
+        ws = websocket.create_connection(ws_url, timeout=timeout_s)
+    except (websocket.WebSocketException, OSError) as exc:
+        run.error = f"connect: {type(exc).__name__}: {exc}"
+        return None
+    reader = threading.Thread(target=_receive, args=(ws, run), name="ws-reader", daemon=True)
+    try:
+        ws.send(json.dumps({"type": "config", "sample_rate": RATE, "format": "s16le"}))
+    except (websocket.WebSocketException, OSError) as exc:
+        run.error = f"config: {type(exc).__name__}: {exc}"
+        _close(ws)
+        return None
+    reader.start()
+    run.started = time.monotonic()
+    return ws, reader
+
+
 def stream_audio(ws_url: str, samples: np.ndarray, realtime: bool = True, frame_s: float = 0.1,
                  timeout_s: float = 120.0, progress: list[float] | None = None) -> StreamRun:
     """Stream 16 kHz float samples as s16le; ``realtime`` paces frames at the audio's own rate.
@@ -89,16 +108,11 @@ def stream_audio(ws_url: str, samples: np.ndarray, realtime: bool = True, frame_
     run = StreamRun(frame_s, len(samples) / RATE)
     step = int(frame_s * RATE)
     deadline = time.monotonic() + timeout_s
-    try:
-        ws = websocket.create_connection(ws_url, timeout=min(60.0, timeout_s))
-    except (websocket.WebSocketException, OSError) as exc:
-        run.error = f"connect: {type(exc).__name__}: {exc}"
+    opened = _open_stream(ws_url, min(60.0, timeout_s), run)
+    if opened is None:
         return run
-    reader = threading.Thread(target=_receive, args=(ws, run), name="ws-reader", daemon=True)
+    ws, reader = opened
     try:
-        ws.send(json.dumps({"type": "config", "sample_rate": RATE, "format": "s16le"}))
-        reader.start()
-        run.started = time.monotonic()
         for k, start in enumerate(range(0, len(samples), step)):
             if time.monotonic() > deadline:
                 run.error = f"send: stopped after {timeout_s:.0f} s"
@@ -194,16 +208,11 @@ def stream_repeated(ws_url: str, samples: np.ndarray, total_s: float, frame_s: f
     step = int(frame_s * RATE)
     frames = [to_pcm16(samples[i:i + step]) for i in range(0, len(samples) - step + 1, step)]
     deadline = time.monotonic() + timeout_s
-    try:
-        ws = websocket.create_connection(ws_url, timeout=60)
-    except (websocket.WebSocketException, OSError) as exc:
-        run.error = f"connect: {type(exc).__name__}: {exc}"
+    opened = _open_stream(ws_url, min(60.0, timeout_s), run)
+    if opened is None:
         return run
-    reader = threading.Thread(target=_receive, args=(ws, run), name="ws-reader", daemon=True)
+    ws, reader = opened
     try:
-        ws.send(json.dumps({"type": "config", "sample_rate": RATE, "format": "s16le"}))
-        reader.start()
-        run.started = time.monotonic()
         count = int(total_s / frame_s)
         for k in range(count):
             if time.monotonic() > deadline:

@@ -113,12 +113,28 @@ class LexiconBeamDecoder:
 
     def decode(self, logits: np.ndarray) -> str:
         """Best word sequence for one segment's logits ``(frames, vocab)``."""
+        return " ".join(word for word, _, _ in self.decode_words(logits))
+
+    def decode_words(self, logits: np.ndarray) -> list[tuple[str, int, int]]:
+        """Best words with their first and one-past-last output frame, from the beam's own alignment."""
         if len(logits) == 0:
-            return ""
+            return []
         emissions = np.ascontiguousarray(log_softmax(np.asarray(logits, np.float32)), dtype=np.float32)
         frames, tokens = emissions.shape
         with self._lock:
             results = self._decoder.decode(emissions.ctypes.data, frames, tokens)
         if not results:
-            return ""
-        return " ".join(self.word_dict.get_entry(w) for w in results[0].words if w >= 0)
+            return []
+        path, labels = list(results[0].tokens), list(results[0].words)
+        offset = max(0, (len(path) - frames) // 2)  # the path carries a sentinel before and after
+        words: list[tuple[str, int, int]] = []
+        start = None
+        for frame in range(frames):
+            token = path[frame + offset] if frame + offset < len(path) else self._blank
+            if start is None and token not in (self._blank, self._sil):
+                start = frame
+            label = labels[frame + offset] if frame + offset < len(labels) else -1
+            if label >= 0:
+                words.append((self.word_dict.get_entry(label), frame if start is None else start, frame + 1))
+                start = None
+        return words

@@ -48,6 +48,7 @@ class UtteranceRecognizer:
         self.beam = beam
         self._logits: list[np.ndarray] = []
         self._final_text: str | None = None
+        self._beam_words: list[Word] = []
         card = model.card
         self.features = StreamingLogMel(card.features)
         self.state = model.initial_state()
@@ -86,7 +87,11 @@ class UtteranceRecognizer:
             self._run_chunks(quiet_frames(self.model.card.features, pad))
             self.finished = True
             if self.beam is not None and self._logits:
-                self._final_text = self.beam.decode(np.concatenate(self._logits))
+                lead = self.model.chunk_frames // self.model.card.output_stride  # the quiet lead's output frames
+                seconds = self.decoder.frame_seconds
+                self._beam_words = [Word(text, (start - lead) * seconds, (end - lead) * seconds)
+                                    for text, start, end in self.beam.decode_words(np.concatenate(self._logits))]
+                self._final_text = " ".join(w.text for w in self._beam_words)
                 self._logits = []
         return self.text
 
@@ -100,8 +105,5 @@ class UtteranceRecognizer:
         return self.decoder.text
 
     def words(self) -> list[Word]:
-        """Word times from the greedy path; empty when the beam chose other words."""
-        words = self.decoder.words()
-        if self._final_text is not None and " ".join(w.text for w in words) != self._final_text:
-            return []
-        return words
+        """Word times: from the beam's alignment once it has decided, else from the greedy path."""
+        return self._beam_words if self._final_text is not None else self.decoder.words()
