@@ -6,6 +6,8 @@ returned, so a rerun rewrites the whole report and nothing stale survives.
 
 from __future__ import annotations
 
+import numpy as np
+
 import datetime as dt
 import json
 from pathlib import Path
@@ -57,8 +59,6 @@ def _concurrency_chart(data: dict):
         levels = data["levels"]
         xs = [l["streams"] for l in levels]
         for q, label in ((50, "median"), (95, "p95"), (100, "max")):
-            import numpy as np
-
             ys = [float(np.percentile(l["stats"]["eos_to_final"], q)) * 1000 if l["stats"]["eos_to_final"]
                   else float("nan") for l in levels]
             ax.plot(xs, ys, marker="o", label=label)
