@@ -5,7 +5,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 HOST ?= 0.0.0.0
 PORT ?= 8000
-APT_PACKAGES = espeak-ng flite ffmpeg libportaudio2 alsa-utils chromium
+APT_PACKAGES = espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts ffmpeg libportaudio2 alsa-utils chromium
 
 .PHONY: serve install test install-test system-packages
 

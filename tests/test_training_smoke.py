@@ -1,4 +1,4 @@
-"""The whole training pipeline on tiny data: data, a few steps, a fine-tune, four TFLite variants, LM.
+"""The whole training pipeline on tiny data: data, a few steps, fine-tune, adapt, four TFLite variants, LM.
 
 This is the CI stand-in for ``python -m training all``: it runs the real
 command line, then loads every exported variant with ai-edge-litert and checks
@@ -36,10 +36,11 @@ def trained(tmp_path_factory, shared_data) -> Path:
     models = tmp_path_factory.mktemp("models")
     common = ["--shared", str(shared_data)]
     _run("data", *common, "--tts-utterances", "24", "--fsdd-copies", "0", "--noise-utterances", "4",
-         "--tune-utterances", "8", work=work, models=models)
+         "--tune-utterances", "8", "--natural-utterances", "6", "--natural-copies", "2", work=work, models=models)
     _run("train", *common, "--channels", "32", "--blocks", "2", "--max-steps", "4", "--batch-frames", "6000",
          work=work, models=models)
     _run("finetune", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
+    _run("adapt", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return models
@@ -52,7 +53,8 @@ def test_exports_all_artifacts(trained: Path):
     card = json.loads((trained / "model.json").read_text())
     assert card["decoder"]["type"] == "beam"
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
-    assert "training" in card and "finetune" in card
+    assert "training" in card and "finetune" in card and "adapt" in card
+    assert card["data"]["train"]["by_kind"]["natural"] == 12  # 6 natural utterances, 2 renderings each
 
 
 def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, dev_speech):

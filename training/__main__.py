@@ -1,4 +1,4 @@
-"""``python -m training STAGE``: data, train, finetune, export, lm, evaluate, or all of them in order.
+"""``python -m training STAGE``: data, train, finetune, adapt, export, lm, evaluate, or all of them in order.
 
 Every stage caches its output under ``--work-dir`` and skips what is done, so
 ``python -m training all`` resumes after an interruption.
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("stage", choices=["data", "train", "finetune", "export", "lm", "evaluate", "all"])
+    parser.add_argument("stage", choices=["data", "train", "finetune", "adapt", "export", "lm", "evaluate", "all"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
                         help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "training",
@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data")
     data.add_argument("--tts-utterances", type=int, default=20000)
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
+    data.add_argument("--natural-utterances", type=int, default=2400,
+                      help="Kokoro/festival/flite utterances for the adapt stage (Kokoro: ~0.3 CPU-s per audio second)")
+    data.add_argument("--natural-copies", type=int, default=3, help="augmented renderings of each natural utterance")
     data.add_argument("--noise-utterances", type=int, default=300)
     data.add_argument("--tune-utterances", type=int, default=300,
                       help="held-out synthetic utterances for LM tuning and int16 calibration")
@@ -43,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-epochs", type=int, default=3)
     finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
+    adapt = parser.add_argument_group("adapt (a third cycle on the natural voices: Kokoro, festival, flite)")
+    adapt.add_argument("--adapt-minutes", type=float, default=85.0, help="0 skips the stage")
+    adapt.add_argument("--adapt-epochs", type=int, default=20)
+    adapt.add_argument("--adapt-learning-rate", type=float, default=5e-4)
+    adapt.add_argument("--adapt-base-share", type=float, default=0.3,
+                       help="share of the base espeak/flite utterances kept in the adapt mix")
     evaluate = parser.add_argument_group("evaluate")
     evaluate.add_argument("--no-pocketsphinx", action="store_true")
     return parser
@@ -50,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    stages = ["data", "train", "finetune", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
+    stages = ["data", "train", "finetune", "adapt", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
     timings = {}
     for stage in stages:
         start = time.time()
@@ -64,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.finetune_minutes or args.max_steps:
                 from training.train import run_finetune
                 run_finetune(args)
+        elif stage == "adapt":
+            if args.adapt_minutes or args.max_steps:
+                from training.train import run_adapt
+                run_adapt(args)
         elif stage == "export":
             from training.export import run_export
             run_export(args)

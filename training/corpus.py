@@ -50,23 +50,50 @@ def fsdd_items(shared: Path, held_out: bool) -> list[dict]:
     return items
 
 
+def _prompt(sentences: list[str], rng: np.random.Generator, digits: float, fragments: float) -> str:
+    """A digit string, a sentence fragment or a whole sentence, with the given shares."""
+    roll = rng.random()
+    if roll < digits:
+        return " ".join(rng.choice(DIGIT_WORDS, size=int(rng.integers(1, 8))))
+    if roll < digits + fragments:
+        words = sentences[int(rng.integers(len(sentences)))].split()
+        length = int(rng.integers(1, 7))
+        start = int(rng.integers(0, max(1, len(words) - length)))
+        return " ".join(words[start : start + length])
+    return sentences[int(rng.integers(len(sentences)))]
+
+
 def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator) -> list[dict]:
     """``count`` utterances: whole sentences, sentence fragments and digit strings, voices round-robin."""
     items = []
     order = rng.permutation(len(voices))
     for i in range(count):
         voice = voices[order[i % len(voices)]]
-        roll = rng.random()
-        if roll < 0.12:
-            text = " ".join(rng.choice(DIGIT_WORDS, size=int(rng.integers(1, 8))))
-        elif roll < 0.35:
-            words = sentences[int(rng.integers(len(sentences)))].split()
-            length = int(rng.integers(1, 7))
-            start = int(rng.integers(0, max(1, len(words) - length)))
-            text = " ".join(words[start : start + length])
-        else:
-            text = sentences[int(rng.integers(len(sentences)))]
+        text = _prompt(sentences, rng, digits=0.12, fragments=0.23)
         items.append({"id": f"tts/{i:06d}", "kind": "tts", "voice": voice.id, "text": text})
+    return items
+
+
+def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, seed: int = 0) -> list[dict]:
+    """The voice-adaptation set: Kokoro (weighted up), festival and flite, each spoken once, augmented ``copies`` times.
+
+    Engines are drawn by weight rather than round-robin over voices, so the
+    200 Kokoro style mixes do not drown out, nor get drowned by, the handful of
+    festival and flite voices. More digit strings than the base set: the real
+    held-out digits are a target of their own.
+    """
+    rng = np.random.default_rng([seed, 7])
+    sentences, _ = load_sentences(shared)
+    weights = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
+    by_engine = {e: [v for v in voices if v.engine == e] for e in weights if any(v.engine == e for v in voices)}
+    engines = list(by_engine)
+    p = np.array([weights[e] for e in engines]) / sum(weights[e] for e in engines)
+    items = []
+    for i in range(count):
+        pool = by_engine[engines[int(rng.choice(len(engines), p=p))]]
+        voice = pool[int(rng.integers(len(pool)))]
+        text = _prompt(sentences, rng, digits=0.2, fragments=0.25)
+        items.append({"id": f"natural/{i:05d}", "kind": "tts", "voice": voice.id, "text": text, "copies": copies})
     return items
 
 

@@ -133,7 +133,7 @@ def run_export(args: Namespace) -> dict:
     keep = {}
     if existing.exists():
         previous = json.loads(existing.read_text())
-        keep = {k: previous[k] for k in ("decoder", "training", "finetune", "normalization") if k in previous}
+        keep = {k: previous[k] for k in ("decoder", "training", "finetune", "adapt", "normalization") if k in previous}
     card = model_card(stack, data_card, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))
     for variant, path in paths.items():

@@ -32,46 +32,61 @@ def _item_rng(item_id: str, seed: int) -> np.random.Generator:
 
 def render_audio(item: dict, rng: np.random.Generator, augmented: bool = True) -> tuple[np.ndarray, list[str]]:
     """16 kHz float32 audio of one item, with random silence around it and augmentation."""
+    return render_copies(item, rng, augmented)[0]
+
+
+def render_copies(item: dict, rng: np.random.Generator, augmented: bool = True) -> list[tuple[np.ndarray, list[str]]]:
+    """``item["copies"]`` (default 1) differently augmented renderings of one synthesis.
+
+    Synthesis is the expensive part for Kokoro (about 0.3 CPU-seconds per second
+    of audio), so its items are spoken once and augmented several times.
+    """
+    if item["kind"] == "noise":  # noise only: teaches the model that background is not speech
+        length = int(TARGET_RATE * rng.uniform(0.5, 4.0))
+        quiet = (rng.standard_normal(length) * 1e-3).astype(np.float32)
+        return [(reverb(noise(quiet, rng), rng) * rng.uniform(0.5, 50.0), ["noise_only"])]
     if item["kind"] == "tts":
         engine, name = item["voice"].split(":", 1)
         samples, rate = synthesize(Voice(engine, name), item["text"], rng)
-    elif item["kind"] == "fsdd":
+    else:  # fsdd
         samples, rate = sf.read(item["path"], dtype="float32", always_2d=True)
-    else:  # noise only: teaches the model that background is not speech
-        length = int(TARGET_RATE * rng.uniform(0.5, 4.0))
-        quiet = (rng.standard_normal(length) * 1e-3).astype(np.float32)
-        return reverb(noise(quiet, rng), rng) * rng.uniform(0.5, 50.0), ["noise_only"]
-    samples = resample(to_mono(samples), rate, TARGET_RATE)
-    lead, trail = (int(TARGET_RATE * rng.uniform(0.05, 0.5)) for _ in range(2))
-    samples = np.concatenate([np.zeros(lead, np.float32), samples, np.zeros(trail, np.float32)])
-    samples += (rng.standard_normal(len(samples)) * 1e-4).astype(np.float32)  # no digital silence
-    if not augmented:
-        return samples, []
-    return augment(samples, rng)
+    speech = resample(to_mono(samples), rate, TARGET_RATE)
+    renderings = []
+    for _ in range(item.get("copies", 1)):
+        lead, trail = (int(TARGET_RATE * rng.uniform(0.05, 0.5)) for _ in range(2))
+        padded = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(trail, np.float32)])
+        padded += (rng.standard_normal(len(padded)) * 1e-4).astype(np.float32)  # no digital silence
+        renderings.append(augment(padded, rng) if augmented else (padded, []))
+    return renderings
 
 
-def _render_one(args: tuple[dict, int, bool, dict]) -> tuple[str, str, np.ndarray, list[str], float]:
+def _render_one(args: tuple[dict, int, bool, dict]) -> list[tuple[str, str, np.ndarray, list[str], float]]:
     item, seed, augmented, feature_dict = args
     rng = _item_rng(item["id"], seed)
-    audio, applied = render_audio(item, rng, augmented)
-    audio = np.clip(audio, -1.0, 1.0)
-    features = log_mel(audio, FeatureConfig.from_dict(feature_dict)).astype(np.float16)
-    return item["id"], item["text"], features, applied, len(audio) / TARGET_RATE
+    results = []
+    for copy, (audio, applied) in enumerate(render_copies(item, rng, augmented)):
+        audio = np.clip(audio, -1.0, 1.0)
+        features = log_mel(audio, FeatureConfig.from_dict(feature_dict)).astype(np.float16)
+        item_id = item["id"] if copy == 0 else f"{item['id']}#{copy}"
+        results.append((item_id, item["text"], features, applied, len(audio) / TARGET_RATE))
+    return results
 
 
 def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed: int = 0,
-                  augmented: bool = True, workers: int | None = None, desc: str = "render") -> dict:
-    """Write ``out_dir/shard-NNNN.npz``; skips shards already written. Returns a data card."""
+                  augmented: bool = True, workers: int | None = None, desc: str = "render",
+                  prefix: str = "shard") -> dict:
+    """Write ``out_dir/PREFIX-NNNN.npz``; skips shards already written. Returns a data card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     shards = [items[i : i + SHARD_SIZE] for i in range(0, len(items), SHARD_SIZE)]
     with Pool(workers) as pool:
         for index, shard in enumerate(tqdm(shards, desc=desc, unit="shard")):
-            path = out_dir / f"shard-{index:04d}.npz"
+            path = out_dir / f"{prefix}-{index:04d}.npz"
             if path.exists():
                 continue
-            results = pool.map(_render_one, [(item, seed, augmented, config.to_dict()) for item in shard], chunksize=8)
-            _write_shard(path, results)
+            rendered = pool.map(_render_one, [(item, seed, augmented, config.to_dict()) for item in shard],
+                                chunksize=4)
+            _write_shard(path, [result for copies in rendered for result in copies])
     return summarize_shards(out_dir)
 
 
@@ -84,10 +99,10 @@ def _write_shard(path: Path, results: list) -> None:
     os.replace(tmp, path)
 
 
-def load_shards(directory: Path) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """All utterances of a shard directory as (features, texts, ids)."""
+def load_shards(directory: Path, pattern: str = "shard-*.npz") -> tuple[list[np.ndarray], list[str], list[str]]:
+    """All utterances of the shards matching ``pattern`` as (features, texts, ids)."""
     features, texts, ids = [], [], []
-    for path in sorted(directory.glob("shard-*.npz")):
+    for path in sorted(directory.glob(pattern)):
         if path.name.endswith(".tmp.npz"):
             continue
         data = np.load(path)
@@ -113,8 +128,7 @@ def summarize_shards(directory: Path) -> dict:
         for item_id, applied in zip(data["ids"], data["augmentations"]):
             kinds[str(item_id).split("/")[0]] += 1
             augmentation.update(a for a in str(applied).split(",") if a)
-    item_file = directory / "items.json"
-    if item_file.exists():
-        voices = {i["voice"] for i in json.loads(item_file.read_text()) if "voice" in i}
+    for item_file in directory.glob("items*.json"):
+        voices |= {i["voice"] for i in json.loads(item_file.read_text()) if "voice" in i}
     return {"utterances": count, "hours": round(seconds / 3600, 2), "by_kind": dict(kinds),
             "voices": len(voices), "augmentation_counts": dict(augmentation)}

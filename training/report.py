@@ -108,7 +108,8 @@ def _decoder_text(decoder: dict) -> str:
 
 def _training_text(card: dict) -> str:
     parts = []
-    for section, label in (("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)")):
+    for section, label in (("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)"),
+                           ("adapt", "Adapt (natural voices: Kokoro, festival, flite)")):
         record = card.get(section, {})
         history = record.get("history", [])
         if history:

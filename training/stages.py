@@ -7,9 +7,11 @@ from argparse import Namespace
 from pathlib import Path
 
 from dsp.features import FeatureConfig
-from training.corpus import build_item_list
+from training.corpus import build_item_list, natural_items
 from training.render import render_shards
-from training.voices import available_voices
+from training.voices import NATURAL_ENGINES, available_voices
+
+BASE_ENGINES = ("espeak", "flite")  # the large pre-training set; natural voices come in the adapt stage
 
 
 def run_data(args: Namespace) -> dict:
@@ -18,16 +20,22 @@ def run_data(args: Namespace) -> dict:
     if not voices:
         raise SystemExit("no speech synthesizer found: install espeak-ng and flite (see README)")
     card = {"voices_available": len(voices), "engines": sorted({v.engine for v in voices})}
-    splits = build_item_list(args.shared, voices, args.tts_utterances, args.fsdd_copies, args.noise_utterances,
+    base = [v for v in voices if v.engine in BASE_ENGINES]
+    splits = build_item_list(args.shared, base, args.tts_utterances, args.fsdd_copies, args.noise_utterances,
                              seed=args.seed, tune_count=args.tune_utterances)
-    for split, items in splits.items():
+    natural = [v for v in voices if v.engine in NATURAL_ENGINES]
+    lists = [("train", "items.json", "shard", splits["train"]), ("tune", "items.json", "shard", splits["tune"]),
+             ("train", "items-natural.json", "shard-natural",
+              natural_items(args.shared, natural, args.natural_utterances, args.natural_copies, seed=args.seed))]
+    for split, list_name, prefix, items in lists:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
-        item_file = directory / "items.json"
+        item_file = directory / list_name
         if not item_file.exists():
             item_file.write_text(json.dumps(items))
         items = json.loads(item_file.read_text())  # the list a resumed run started with
-        card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{split}")
+        card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
+                                    prefix=prefix)
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
     print(json.dumps(card, indent=2))
     return card

@@ -64,7 +64,8 @@ def build_stack(args: Namespace, features: list[np.ndarray]) -> CausalStack:
 
 
 def run_train(args: Namespace) -> Path:
-    features, texts, _ = _load_training_shards(args)
+    """Pre-train from scratch on the base set: espeak-ng and flite voices plus FSDD, no natural voices."""
+    features, texts, _ = _load_training_shards(args, BASE_SHARDS)
     stack = build_stack(args, features)
     return _fit(stack, features, texts, args, name="checkpoint", learning_rate=args.learning_rate,
                 minutes=args.minutes, epochs=args.epochs, warmup=1000)
@@ -76,18 +77,44 @@ def run_finetune(args: Namespace) -> Path:
     The synthetic sentences dominate the main run's hours; this short second
     cosine cycle gives the only real voices more weight, at a lower peak rate.
     """
-    features, texts, ids = _load_training_shards(args)
-    real = [i for i, item in enumerate(ids) if item.startswith("fsdd/")]
-    for _ in range(max(0, args.finetune_fsdd_repeats - 1)):
-        features += [features[i] for i in real]
-        texts += [texts[i] for i in real]
+    features, texts, ids = _load_training_shards(args, BASE_SHARDS)
+    features, texts = _repeat(features, texts, ids, "fsdd/", args.finetune_fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
     return _fit(stack, features, texts, args, name="finetune", learning_rate=args.finetune_learning_rate,
                 minutes=args.finetune_minutes, epochs=args.finetune_epochs, warmup=100)
 
 
-def _load_training_shards(args: Namespace):
-    features, texts, ids = load_shards(args.work_dir / "features" / "train")
+def run_adapt(args: Namespace) -> Path:
+    """Third cycle: adapt to the natural voices (Kokoro, festival, flite) from the data stage.
+
+    A random share of the base synthetic set stays in the mix so the model does
+    not forget what it learned there; the real FSDD digits are repeated as in
+    the finetune stage.
+    """
+    features, texts, ids = _load_training_shards(args, "shard-*.npz")
+    rng = np.random.default_rng(args.seed)
+    keep = [i for i, item in enumerate(ids) if not item.startswith("tts/") or rng.random() < args.adapt_base_share]
+    features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
+    features, texts = _repeat(features, texts, ids, "fsdd/", args.finetune_fsdd_repeats)
+    stack = load_trained_stack(args.models_dir)
+    return _fit(stack, features, texts, args, name="adapt", learning_rate=args.adapt_learning_rate,
+                minutes=args.adapt_minutes, epochs=args.adapt_epochs, warmup=200)
+
+
+BASE_SHARDS = "shard-[0-9]*.npz"  # the adapt stage's natural shards are shard-natural-*
+
+
+def _repeat(features: list[np.ndarray], texts: list[str], ids: list[str], prefix: str, times: int):
+    """The items whose id starts with ``prefix``, ``times`` times in all."""
+    chosen = [i for i, item in enumerate(ids) if item.startswith(prefix)]
+    for _ in range(max(0, times - 1)):
+        features = features + [features[i] for i in chosen]
+        texts = texts + [texts[i] for i in chosen]
+    return features, texts
+
+
+def _load_training_shards(args: Namespace, pattern: str):
+    features, texts, ids = load_shards(args.work_dir / "features" / "train", pattern)
     if not features:
         raise SystemExit(f"no training shards in {args.work_dir / 'features' / 'train'}: run the data stage first")
     return features, texts, ids

@@ -1,4 +1,4 @@
-"""Offline synthetic voices: espeak-ng (accents x voice variants) and flite.
+"""Offline synthetic voices: espeak-ng (accents x voice variants), flite, festival and Kokoro.
 
 Each voice is a function of (text, rng) -> (samples, sample_rate) with its own
 random rate/pitch perturbation per utterance, so no two utterances of one voice
@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from training import kokoro_voice
+
 ESPEAK_ACCENTS = (
     "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
     "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
@@ -31,11 +33,14 @@ ESPEAK_VARIANTS = (
     "victor", "zac",
 )
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+KOKORO_VOICES = 200  # seeded style mixes; see training/kokoro_voice.py
+NATURAL_ENGINES = ("kokoro", "festival", "flite")  # the engines that sound least like a formant synthesizer
 
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak" or "flite"
+    engine: str  # "espeak", "flite", "festival" or "kokoro"
     name: str
 
     @property
@@ -52,6 +57,11 @@ def available_voices() -> list[Voice]:
         voices += [Voice("espeak", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in variants]
     if shutil.which("flite"):
         voices += [Voice("flite", v) for v in FLITE_VOICES]
+    festival_root = Path("/usr/share/festival/voices")
+    if shutil.which("text2wave"):
+        voices += [Voice("festival", v) for v in FESTIVAL_VOICES if any(festival_root.glob(f"*/{v}"))]
+    if kokoro_voice.available():
+        voices += [Voice("kokoro", f"mix{i:03d}") for i in range(KOKORO_VOICES)]
     return voices
 
 
@@ -65,6 +75,8 @@ def _espeak_variant_dir() -> Path | None:
 
 def synthesize(voice: Voice, text: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Speak ``text`` with ``voice``; returns float32 mono samples and their rate."""
+    if voice.engine == "kokoro":
+        return kokoro_voice.synthesize(voice.name, text, rng)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wav")
         if voice.engine == "espeak":
@@ -74,6 +86,13 @@ def synthesize(voice: Voice, text: str, rng: np.random.Generator) -> tuple[np.nd
                 "-p", str(int(rng.integers(25, 75))),
                 "-g", str(int(rng.integers(0, 6))),
                 "-w", out, "--", text,
+            ]
+        elif voice.engine == "festival":
+            script = os.path.join(tmp, "text.txt")
+            Path(script).write_text(text)
+            cmd = [
+                "text2wave", "-o", out, "-eval", f"(voice_{voice.name})",
+                "-eval", f"(Parameter.set 'Duration_Stretch {rng.uniform(0.85, 1.25):.2f})", script,
             ]
         else:
             cmd = [
