@@ -56,6 +56,11 @@ class ModelCard:
         return int(self.raw["flush_frames"])
 
     @property
+    def blank_penalty(self) -> float:
+        """Subtracted from the blank logit before decoding (tuned with the LM; 0 in older cards)."""
+        return float(self.raw.get("decoder", {}).get("blank_penalty", 0.0))
+
+    @property
     def variants(self) -> dict[str, str]:
         return dict(self.raw["variants"])
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from dsp.features import FeatureConfig, StreamingLogMel, log_mel
-from models.decoder import GreedyCTCDecoder, Word
+from models.decoder import GreedyCTCDecoder, Word, penalize_blank
 from models.engine import AcousticModel, ModelCard
 from models.lm_decoder import LexiconBeamDecoder
 
@@ -53,7 +53,7 @@ class UtteranceRecognizer:
         self.features = StreamingLogMel(card.features)
         self.state = model.initial_state()
         frame_seconds = card.output_stride * card.features.hop_length / card.features.sample_rate
-        self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds)
+        self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds, blank_penalty=card.blank_penalty)
         self._pending = np.zeros((0, card.features.n_mels), np.float32)
         self.finished = False
         # Every training utterance starts in silence; so does every recognised one. One chunk of
@@ -68,7 +68,7 @@ class UtteranceRecognizer:
             logits, self.state = self.model.step(self._pending[:size], self.state)
             self.decoder.accept(logits)
             if self.beam is not None:
-                self._logits.append(logits)
+                self._logits.append(penalize_blank(logits, self.model.card.blank_penalty))
             self._pending = self._pending[size:]
 
     def accept(self, samples: np.ndarray) -> None:

@@ -36,7 +36,8 @@ def test_streaming_in_random_pieces_equals_whole_utterance(registry, dev_speech,
     model = registry.get("no_opti")
     audio = decode_file(dev_speech / clip)
     features = log_mel(audio, model.card.features)
-    whole = greedy_decode(model.run(padded_utterance(features, model.card)), model.card.vocabulary)
+    whole = greedy_decode(model.run(padded_utterance(features, model.card)), model.card.vocabulary,
+                          blank_penalty=model.card.blank_penalty)
     rng = np.random.default_rng(1)
     recognizer = UtteranceRecognizer(model)
     offset = 0
@@ -45,6 +46,21 @@ def test_streaming_in_random_pieces_equals_whole_utterance(registry, dev_speech,
         recognizer.accept(audio[offset : offset + size])
         offset += size
     assert recognizer.finish() == whole
+
+
+def test_blank_penalty_only_lets_more_characters_through(registry, dev_speech):
+    """The decoder's blank penalty shifts frames from blank to characters and changes nothing else."""
+    model = registry.get("no_opti")
+    features = log_mel(decode_file(dev_speech / SPEECH[1]), model.card.features)
+    logits = model.run(padded_utterance(features, model.card))
+    emitted = []
+    for penalty in (0.0, 1.0, 3.0):
+        shifted = logits.copy()
+        shifted[:, 0] -= penalty
+        text = greedy_decode(logits, model.card.vocabulary, blank_penalty=penalty)
+        assert text == greedy_decode(shifted, model.card.vocabulary)
+        emitted.append(int((shifted.argmax(axis=1) != 0).sum()))
+    assert emitted[0] <= emitted[1] <= emitted[2] and emitted[0] < emitted[2]
 
 
 def test_session_events_follow_the_protocol_rules(registry, dev_speech):

@@ -127,7 +127,7 @@ def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[C
         feats = log_mel(clip.samples, card.features)
         feats = padded_utterance(feats, card)
         logits = np.asarray(model(feats[None], training=False))[0]
-        texts.append(greedy_decode(logits, card.vocabulary))
+        texts.append(greedy_decode(logits, card.vocabulary, blank_penalty=card.blank_penalty))
     return texts
 
 

@@ -1,4 +1,4 @@
-"""LM stage: build ``models/lm.arpa`` and tune the beam's LM weight and word bonus.
+"""LM stage: build ``models/lm.arpa`` and tune the beam's LM weight, word bonus and blank penalty.
 
 Tuning uses the held-out tuning slice (synthetic sentences never trained on),
 decoded with the served TFLite default variant; ``speech/dev`` is never
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from models.decoder import greedy_decode
+from models.decoder import greedy_decode, penalize_blank
 from models.lm_decoder import BeamSettings, LexiconBeamDecoder
 from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
@@ -25,8 +25,9 @@ from training.render import load_shards
 from training.wer import corpus_wer
 
 LM_FILE = "lm.arpa"
-LM_WEIGHTS = (0.3, 0.6, 1.0, 1.5, 2.0)
-WORD_SCORES = (-1.0, 0.0, 1.0, 2.0, 3.0)
+LM_WEIGHTS = (0.6, 1.0, 1.5, 2.0)
+WORD_SCORES = (-2.0, -1.0, 0.0, 1.0)
+BLANK_PENALTIES = (0.0, 1.0, 2.0)
 
 
 GENERAL_WORDS = 20000
@@ -41,13 +42,19 @@ def _general_words() -> dict[str, float]:
 
 
 def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str]) -> dict:
-    rows = [{"lm_weight": 0.0, "word_score": 0.0, "wer": corpus_wer(references, [greedy_decode(l, vocabulary) for l in logits]),
-             "decoder": "greedy"}]
-    for lm_weight, word_score in tqdm(list(itertools.product(LM_WEIGHTS, WORD_SCORES)), desc="lm/tune"):
-        decoder.retune(BeamSettings(lm_weight=lm_weight, word_score=word_score))
-        wer = corpus_wer(references, [decoder.decode(l) for l in logits])
-        rows.append({"lm_weight": lm_weight, "word_score": word_score, "wer": wer, "decoder": "beam"})
-    return {"grid": rows, "best": min(rows[1:], key=lambda r: r["wer"])}
+    """Grid search; the greedy rows (one per blank penalty) are kept for the report."""
+    rows = []
+    for penalty in BLANK_PENALTIES:
+        adjusted = [penalize_blank(l, penalty) for l in logits]
+        rows.append({"lm_weight": 0.0, "word_score": 0.0, "blank_penalty": penalty, "decoder": "greedy",
+                     "wer": corpus_wer(references, [greedy_decode(l, vocabulary) for l in adjusted])})
+        for lm_weight, word_score in tqdm(list(itertools.product(LM_WEIGHTS, WORD_SCORES)), desc=f"lm/tune {penalty}"):
+            decoder.retune(BeamSettings(lm_weight=lm_weight, word_score=word_score))
+            wer = corpus_wer(references, [decoder.decode(l) for l in adjusted])
+            rows.append({"lm_weight": lm_weight, "word_score": word_score, "blank_penalty": penalty, "wer": wer,
+                         "decoder": "beam"})
+    beam_rows = [r for r in rows if r["decoder"] == "beam"]
+    return {"grid": rows, "best": min(beam_rows, key=lambda r: r["wer"])}
 
 
 def run_lm(args: Namespace) -> dict:
@@ -68,6 +75,7 @@ def run_lm(args: Namespace) -> dict:
     card_path = models_dir / "model.json"
     raw = json.loads(card_path.read_text())
     raw["decoder"] = {"type": "beam", "lm": LM_FILE, "lm_weight": best["lm_weight"], "word_score": best["word_score"],
+                      "blank_penalty": best["blank_penalty"],
                       **{k: v for k, v in BeamSettings().__dict__.items() if k.startswith("beam")},
                       "lm_ngrams": counts, "lm_text": "shared LJSpeech sentences minus the tuning slice, "
                       f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",

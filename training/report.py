@@ -101,7 +101,8 @@ def _decoder_text(decoder: dict) -> str:
     return (f"greedy CTC for partials; for finals a lexicon beam search (beam {decoder.get('beam_size')}) with a "
             f"word trigram LM ({ngrams.get('unigrams')} words, {ngrams.get('bigrams')} bigrams, "
             f"{ngrams.get('trigrams')} trigrams; {decoder.get('lm_text')}), LM weight {decoder.get('lm_weight')} "
-            f"and word bonus {decoder.get('word_score')} tuned on {decoder.get('tuned_on')} "
+            f"word bonus {decoder.get('word_score')} and blank penalty {decoder.get('blank_penalty', 0.0)} (also "
+            f"applied to the greedy partials) tuned on {decoder.get('tuned_on')} "
             f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
             f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).")
 
@@ -133,8 +134,11 @@ def _model_section(card: dict, context: dict) -> list[str]:
         "## Data card", "",
         f"- Training: {train.get('utterances')} utterances, {train.get('hours')} h "
         f"({', '.join(f'{k}: {v}' for k, v in train.get('by_kind', {}).items())}).",
-        f"- Voices: {train.get('voices')} synthetic voices ({', '.join(data.get('engines', []))}: accents × "
-        "voice variants, random rate/pitch per utterance) plus 5 real FSDD speakers (speaker `theo` held out).",
+        f"- Voices: {train.get('voices')} synthetic voices ({', '.join(data.get('engines', []))}; espeak-ng: "
+        "accents × voice variants; kokoro: seeded mixes of the Kokoro-82M style vectors; random rate/pitch per "
+        "utterance) plus 5 real FSDD speakers (speaker `theo` held out). Base set (train and finetune stages): "
+        "espeak-ng and flite; natural set (`natural`, adapt stage): Kokoro 60%, festival 20%, flite 20%, each "
+        "utterance spoken once and augmented three times.",
         f"- Augmentation (utterances per transform): {', '.join(f'{k} {v}' for k, v in train.get('augmentation_counts', {}).items())}; "
         "random gain on all; SpecAugment during training.",
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
