@@ -32,12 +32,26 @@ class FfmpegMissing(AudioDecodeError):
     """A container soundfile cannot read, and no ffmpeg to try."""
 
 
+class _ClampedBytes(io.BytesIO):
+    """In-memory audio for libsndfile, whose parser may ask a corrupt file for a negative offset.
+
+    ``BytesIO`` raises there, inside a cffi callback that cannot propagate it, so
+    Python prints a traceback to stderr for a request that is refused cleanly
+    anyway. Clamping to the start makes libsndfile fail on the bad header itself.
+    """
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET and offset < 0:
+            offset = 0
+        return super().seek(offset, whence)
+
+
 def decode_bytes(data: bytes, max_seconds: float | None = None) -> np.ndarray:
     """Decode a whole recording held in memory, refusing it as soon as it runs past ``max_seconds``."""
     if not data:
         raise AudioDecodeError("empty audio")
     try:
-        sound = sf.SoundFile(io.BytesIO(data))
+        sound = sf.SoundFile(_ClampedBytes(data))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         return _decode_with_ffmpeg(data, max_seconds)
     with sound:

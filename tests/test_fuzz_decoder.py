@@ -120,6 +120,25 @@ def _check_decode(data: bytes, name: str) -> None:
     assert ok, (samples.dtype, samples.shape)
 
 
+def test_corrupt_aiff_seeking_before_the_start_is_refused_quietly(monkeypatch) -> None:
+    """Found by the loopback fuzz: libsndfile asked this AIFF for offset -1 and BytesIO raised
+    inside a cffi callback, which printed a traceback into the server log."""
+    import io
+    import sys
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, (np.sin(np.arange(1600) / 5) * 0.3).astype(np.float32), 16000, format="AIFF", subtype="PCM_16")
+    data = bytearray(buffer.getvalue()[:1391])
+    data[39] = 12  # the SSND chunk's size field, corrupted
+    stray: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: stray.append(report.exc_value))
+    with pytest.raises(AudioDecodeError):
+        decode_bytes(bytes(data), MAX_SECONDS)
+    assert stray == []
+
+
 @settings(max_examples=examples(5000), **FUZZ_SETTINGS)
 @given(audio_files())
 def test_decoder_in_process(data: bytes) -> None:

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-learning-rate", type=float, default=5e-4)
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
+    lm = parser.add_argument_group("lm")
+    lm.add_argument("--blank-penalties", type=float, nargs="+", default=[0.0, 1.0, 2.0],
+                    help="blank penalties tried with each LM weight and word bonus (0 alone: the ablation without one)")
     evaluate = parser.add_argument_group("evaluate")
     evaluate.add_argument("--no-pocketsphinx", action="store_true")
     return parser

@@ -27,7 +27,6 @@ from training.wer import corpus_wer
 LM_FILE = "lm.arpa"
 LM_WEIGHTS = (0.6, 1.0, 1.5, 2.0)
 WORD_SCORES = (-2.0, -1.0, 0.0, 1.0)
-BLANK_PENALTIES = (0.0, 1.0, 2.0)
 
 
 GENERAL_WORDS = 20000
@@ -41,10 +40,11 @@ def _general_words() -> dict[str, float]:
         return {}
 
 
-def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str]) -> dict:
+def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str],
+         blank_penalties: list[float]) -> dict:
     """Grid search; the greedy rows (one per blank penalty) are kept for the report."""
     rows = []
-    for penalty in BLANK_PENALTIES:
+    for penalty in blank_penalties:
         adjusted = [penalize_blank(l, penalty) for l in logits]
         rows.append({"lm_weight": 0.0, "word_score": 0.0, "blank_penalty": penalty, "decoder": "greedy",
                      "wer": corpus_wer(references, [greedy_decode(l, vocabulary) for l in adjusted])})
@@ -70,7 +70,7 @@ def run_lm(args: Namespace) -> dict:
     for feats in features[:limit]:
         logits.append(model.run(padded_utterance(feats, card)))
     decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
-    result = tune(decoder, logits, texts[:limit], card.vocabulary)
+    result = tune(decoder, logits, texts[:limit], card.vocabulary, args.blank_penalties)
     best = result["best"]
     card_path = models_dir / "model.json"
     raw = json.loads(card_path.read_text())
