@@ -87,6 +87,9 @@ def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, se
     weights = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
     by_engine = {e: [v for v in voices if v.engine == e] for e in weights if any(v.engine == e for v in voices)}
     engines = list(by_engine)
+    if not engines:
+        print("[data] no Kokoro, festival or flite voice installed: the adapt stage has no natural set")
+        return []
     p = np.array([weights[e] for e in engines]) / sum(weights[e] for e in engines)
     items = []
     for i in range(count):

@@ -30,13 +30,8 @@ def _item_rng(item_id: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(item_id.encode()), seed])
 
 
-def render_audio(item: dict, rng: np.random.Generator, augmented: bool = True) -> tuple[np.ndarray, list[str]]:
-    """16 kHz float32 audio of one item, with random silence around it and augmentation."""
-    return render_copies(item, rng, augmented)[0]
-
-
 def render_copies(item: dict, rng: np.random.Generator, augmented: bool = True) -> list[tuple[np.ndarray, list[str]]]:
-    """``item["copies"]`` (default 1) differently augmented renderings of one synthesis.
+    """``item["copies"]`` (default 1) renderings of one synthesis: 16 kHz, random silence around, augmented.
 
     Synthesis is the expensive part for Kokoro (about 0.3 CPU-seconds per second
     of audio), so its items are spoken once and augmented several times.
