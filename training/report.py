@@ -100,7 +100,7 @@ def _decoder_text(decoder: dict) -> str:
     ngrams = decoder.get("lm_ngrams", {})
     return (f"greedy CTC for partials; for finals a lexicon beam search (beam {decoder.get('beam_size')}) with a "
             f"word trigram LM ({ngrams.get('unigrams')} words, {ngrams.get('bigrams')} bigrams, "
-            f"{ngrams.get('trigrams')} trigrams; {decoder.get('lm_text')}), LM weight {decoder.get('lm_weight')} "
+            f"{ngrams.get('trigrams')} trigrams; {decoder.get('lm_text')}), LM weight {decoder.get('lm_weight')}, "
             f"word bonus {decoder.get('word_score')} and blank penalty {decoder.get('blank_penalty', 0.0)} (also "
             f"applied to the greedy partials) tuned on {decoder.get('tuned_on')} "
             f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
