@@ -26,7 +26,7 @@ from training.wer import corpus_wer
 
 LM_FILE = "lm.arpa"
 LM_WEIGHTS = (0.6, 1.0, 1.5, 2.0)
-WORD_SCORES = (-2.0, -1.0, 0.0, 1.0)
+WORD_SCORES = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
 
 
 GENERAL_WORDS = 20000
