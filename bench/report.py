@@ -6,11 +6,11 @@ returned, so a rerun rewrites the whole report and nothing stale survives.
 
 from __future__ import annotations
 
-import numpy as np
-
 import datetime as dt
 import json
 from pathlib import Path
+
+import numpy as np
 
 from bench.common import Section, fmt
 

@@ -40,14 +40,13 @@ class GreedyCTCDecoder:
     vocabulary: list[str]
     frame_seconds: float
     blank: int = 0
-    blank_penalty: float = 0.0
     _previous: int = 0
     _frames: int = 0
     _chars: list[str] = field(default_factory=list)
     _char_frames: list[int] = field(default_factory=list)
 
     def accept(self, logits: np.ndarray) -> None:
-        ids = penalize_blank(np.asarray(logits), self.blank_penalty, self.blank).argmax(axis=-1)
+        ids = np.asarray(logits).argmax(axis=-1)
         for offset, label in enumerate(ids.tolist()):
             if label != self.blank and label != self._previous:
                 self._chars.append(self.vocabulary[label])
@@ -79,6 +78,6 @@ class GreedyCTCDecoder:
 
 
 def greedy_decode(logits: np.ndarray, vocabulary: list[str], blank: int = 0, blank_penalty: float = 0.0) -> str:
-    decoder = GreedyCTCDecoder(vocabulary, frame_seconds=0.0, blank=blank, blank_penalty=blank_penalty)
-    decoder.accept(logits)
+    decoder = GreedyCTCDecoder(vocabulary, frame_seconds=0.0, blank=blank)
+    decoder.accept(penalize_blank(logits, blank_penalty, blank))
     return decoder.text

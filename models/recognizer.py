@@ -53,7 +53,8 @@ class UtteranceRecognizer:
         self.features = StreamingLogMel(card.features)
         self.state = model.initial_state()
         frame_seconds = card.output_stride * card.features.hop_length / card.features.sample_rate
-        self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds, blank_penalty=card.blank_penalty)
+        self.decoder = GreedyCTCDecoder(card.vocabulary, frame_seconds)
+        self.blank_penalty = card.blank_penalty  # applied once per chunk, for the greedy and the beam decoder
         self._pending = np.zeros((0, card.features.n_mels), np.float32)
         self.finished = False
         # Every training utterance starts in silence; so does every recognised one. One chunk of
@@ -66,9 +67,10 @@ class UtteranceRecognizer:
         size = self.model.chunk_frames
         while len(self._pending) >= size:
             logits, self.state = self.model.step(self._pending[:size], self.state)
+            logits = penalize_blank(logits, self.blank_penalty)
             self.decoder.accept(logits)
             if self.beam is not None:
-                self._logits.append(penalize_blank(logits, self.model.card.blank_penalty))
+                self._logits.append(logits)
             self._pending = self._pending[size:]
 
     def accept(self, samples: np.ndarray) -> None:

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Callable
 
+from server.access_log import CLOSERS_KEY
+
 log = logging.getLogger(__name__)
 
 
@@ -104,7 +106,7 @@ class InFlightMiddleware:
             self.drain.leave()
             raise
         tracked = _Tracked(body, self.drain)
-        environ.setdefault("transcriber.closers", []).append(tracked.close)
+        environ.setdefault(CLOSERS_KEY, []).append(tracked.close)
         return tracked
 
 

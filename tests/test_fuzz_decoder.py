@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 from pathlib import Path
 from unittest import mock
 
@@ -123,11 +124,6 @@ def _check_decode(data: bytes, name: str) -> None:
 def test_corrupt_aiff_seeking_before_the_start_is_refused_quietly(monkeypatch) -> None:
     """Found by the loopback fuzz: libsndfile asked this AIFF for offset -1 and BytesIO raised
     inside a cffi callback, which printed a traceback into the server log."""
-    import io
-    import sys
-
-    import soundfile as sf
-
     buffer = io.BytesIO()
     sf.write(buffer, (np.sin(np.arange(1600) / 5) * 0.3).astype(np.float32), 16000, format="AIFF", subtype="PCM_16")
     data = bytearray(buffer.getvalue()[:1391])

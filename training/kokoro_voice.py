@@ -61,13 +61,16 @@ def phonemes(text: str) -> str:
     return ipa
 
 
+@lru_cache(maxsize=256)
 def voice_style(name: str) -> np.ndarray:
-    """The style table of voice ``name``: a Dirichlet mix of the shipped styles plus a small offset."""
+    """The style table of voice ``name``: a Dirichlet mix of the shipped styles plus a small offset (read-only)."""
     _, _, styles = _runtime()
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     weights = rng.dirichlet(np.full(len(styles), 0.6))
     mixed = np.tensordot(weights, styles, axes=1)
-    return mixed + rng.normal(0.0, 0.02, size=mixed.shape[-1]).astype(np.float32) * mixed.std()
+    style = mixed + rng.normal(0.0, 0.02, size=mixed.shape[-1]).astype(np.float32) * mixed.std()
+    style.setflags(write=False)  # shared by every utterance of the voice
+    return style
 
 
 def synthesize(name: str, text: str, rng: np.random.Generator) -> tuple[np.ndarray, int]:

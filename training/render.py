@@ -58,10 +58,11 @@ def render_copies(item: dict, rng: np.random.Generator, augmented: bool = True) 
 def _render_one(args: tuple[dict, int, bool, dict]) -> list[tuple[str, str, np.ndarray, list[str], float]]:
     item, seed, augmented, feature_dict = args
     rng = _item_rng(item["id"], seed)
+    config = FeatureConfig.from_dict(feature_dict)
     results = []
     for copy, (audio, applied) in enumerate(render_copies(item, rng, augmented)):
         audio = np.clip(audio, -1.0, 1.0)
-        features = log_mel(audio, FeatureConfig.from_dict(feature_dict)).astype(np.float16)
+        features = log_mel(audio, config).astype(np.float16)
         item_id = item["id"] if copy == 0 else f"{item['id']}#{copy}"
         results.append((item_id, item["text"], features, applied, len(audio) / TARGET_RATE))
     return results
