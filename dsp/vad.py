@@ -2,8 +2,14 @@
 
 The segmenter sees 30 ms frames of 16 kHz audio and turns them into events:
 ``SpeechStart``, ``SpeechAudio`` (the frames of an open segment, pre-roll
-included) and ``SpeechEnd``. It keeps only the pre-roll frames while idle, so
-it holds bounded memory however long the silence.
+included) and ``SpeechEnd``. While idle it keeps only the last second of
+frames (the pre-roll is the newest part of it), so it holds bounded memory
+however long the silence.
+
+A stream can end before the start rule has had its window: a quiet one-word
+upload of 0.3 s (the held-out FSDD digits are like that), or a word spoken
+just before the browser stops. At :meth:`flush`, pending audio with a few
+voiced frames is therefore still handed over as a segment instead of dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ class VadConfig:
     start_ratio: float = 0.6  # ... this share of frames must be speech to open a segment
     hangover_ms: int = 600  # non-speech that closes a segment
     max_segment_s: float = 30.0  # a segment is cut here even without a pause
+    tail_ms: int = 1000  # at end of stream, up to this much pending audio ...
+    tail_voiced_frames: int = 3  # ... with this many voiced 30 ms frames becomes a segment
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,10 @@ class VadSegmenter:
     def __init__(self, config: VadConfig = VadConfig()) -> None:
         self.config = config
         self._vad = webrtcvad.Vad(config.aggressiveness)
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, config.padding_ms // FRAME_MS))
+        self._preroll_frames = max(1, config.padding_ms // FRAME_MS)
+        # (frame, voiced) pairs since the last segment: the pre-roll, and the tail flush() may keep
+        self._pending: deque[tuple[np.ndarray, bool]] = deque(
+            maxlen=max(self._preroll_frames, config.tail_ms // FRAME_MS))
         self._window: deque[bool] = deque(maxlen=max(1, config.start_window_ms // FRAME_MS))
         self._frames_seen = 0
         self._in_speech = False
@@ -77,17 +88,13 @@ class VadSegmenter:
         now = self._frames_seen * FRAME_MS / 1000.0
         events: list[VadEvent] = []
         if not self._in_speech:
-            self._preroll.append(frame)
+            self._pending.append((frame, speech))
             self._window.append(speech)
             voiced = sum(self._window)
             if voiced >= c.start_ratio * self._window.maxlen:
                 self._in_speech = True
                 self._silent_frames = 0
-                audio = np.concatenate(list(self._preroll))
-                self._segment_frames = len(self._preroll)
-                self._preroll.clear()
-                self._window.clear()
-                events += [SpeechStart(now - len(audio) / SAMPLE_RATE), SpeechAudio(audio)]
+                return self._open(now, list(self._pending)[-self._preroll_frames:])
             return events
         events.append(SpeechAudio(frame))
         self._segment_frames += 1
@@ -99,9 +106,20 @@ class VadSegmenter:
             self._segment_frames = 0
         return events
 
+    def _open(self, now: float, frames: list[tuple[np.ndarray, bool]]) -> list[VadEvent]:
+        audio = np.concatenate([frame for frame, _ in frames])
+        self._segment_frames = len(frames)
+        self._pending.clear()
+        self._window.clear()
+        return [SpeechStart(now - len(audio) / SAMPLE_RATE), SpeechAudio(audio)]
+
     def flush(self) -> list[VadEvent]:
-        """End of stream: close an open segment."""
+        """End of stream: close an open segment, or hand over a voiced tail the start rule never saw whole."""
+        now = self._frames_seen * FRAME_MS / 1000.0
         if not self._in_speech:
-            return []
+            pending = list(self._pending)
+            if sum(voiced for _, voiced in pending) < self.config.tail_voiced_frames:
+                return []
+            return self._open(now, pending) + [SpeechEnd(now)]
         self._in_speech = False
-        return [SpeechEnd(self._frames_seen * FRAME_MS / 1000.0)]
+        return [SpeechEnd(now)]

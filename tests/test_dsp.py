@@ -49,3 +49,17 @@ def test_vad_ignores_silence_and_steady_noise():
     assert _segments(np.zeros(16000 * 5, np.float32)) == []
     hiss = (rng.standard_normal(16000 * 5) * 0.003).astype(np.float32)
     assert _segments(hiss) == []
+
+
+def test_a_word_shorter_than_the_start_window_is_handed_over_at_end_of_stream(shared_data):
+    """A quiet 0.33 s "zero" never fills the start window, so only flush() can keep it."""
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_1.wav")
+    vad = VadSegmenter()
+    events = []
+    for start in range(0, len(word) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        events += vad.accept_frame(word[start : start + FRAME_SAMPLES])
+    assert events == []  # the start rule alone would drop the word
+    tail = vad.flush()
+    assert [type(e) for e in tail] == [SpeechStart, SpeechAudio, SpeechEnd]
+    assert tail[0].time == 0.0 and len(tail[1].samples) == len(word) // FRAME_SAMPLES * FRAME_SAMPLES
+    assert vad.flush() == []  # the tail is handed over once

@@ -93,6 +93,15 @@ def test_silence_and_noise_produce_no_events(registry):
     assert session.accept(quiet) + session.accept(hiss) + session.finish() == []
 
 
+def test_a_short_quiet_word_upload_is_transcribed(registry, shared_data):
+    """0.33 s at -27 dBFS peak: too short for the VAD start rule, kept by its end-of-stream rule."""
+    from models.session import transcribe_samples
+
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_1.wav")
+    finals = transcribe_samples(registry.get(), word, beam=registry.beam_decoder())
+    assert [f.text for f in finals] == ["zero"]
+
+
 def test_session_memory_is_bounded_by_its_ring_buffer(registry):
     session = TranscriptionSession(registry.get(), ring_seconds=0.5)
     session.accept(np.zeros(16000 * 30, np.float32))  # one huge piece
