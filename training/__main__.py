@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--channels", type=int, default=320)
     train.add_argument("--blocks", type=int, default=12)
+    train.add_argument("--block", choices=["postact", "preact"], default="postact",
+                       help="residual block design (training/model.py; the shipped model: postact)")
     train.add_argument("--max-steps", type=int, default=None, help="for smoke tests")
     finetune = parser.add_argument_group("finetune (a second, short cycle that repeats the real FSDD voices)")
     finetune.add_argument("--finetune-minutes", type=float, default=12.0, help="0 skips the stage")

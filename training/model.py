@@ -28,6 +28,10 @@ class ModelConfig:
     vocab_size: int = 29
     chunk_frames: int = 16  # feature frames per streaming step (160 ms)
     dropout: float = 0.1
+    # "preact": x + pw(dw(relu(bn(x)))), a linear branch that can add or subtract.
+    # "postact": x + relu(bn(pw(dw(x)))), the session-1/2 design; its branches only add
+    # non-negative values, so the residual stream grows unnormalised (kept to load old cards).
+    block: str = "postact"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,11 +82,15 @@ class CausalStack:
         x = self.stem(with_past(x, 0, c.stem_kernel - 1))
         x = layers.ReLU()(self.stem_bn(x))
         for i in range(c.blocks):
-            y = self.depthwise[i](with_past(x, i + 1, c.kernel - 1))
-            y = self.pointwise[i](y)
-            y = layers.ReLU()(self.norms[i](y))
+            if c.block == "preact":
+                y = layers.ReLU()(self.norms[i](x))
+                y = self.pointwise[i](self.depthwise[i](with_past(y, i + 1, c.kernel - 1)))
+            else:
+                y = self.depthwise[i](with_past(x, i + 1, c.kernel - 1))
+                y = layers.ReLU()(self.norms[i](self.pointwise[i](y)))
             x = layers.Add()([x, self.dropouts[i](y)])
-        logits = self.head(self.head_bn(x))
+        x = self.head_bn(x)
+        logits = self.head(layers.ReLU()(x) if c.block == "preact" else x)
         return (logits, new_caches) if streaming else logits
 
 

@@ -58,7 +58,7 @@ class ScheduleAndBudget(keras.callbacks.Callback):
 
 
 def build_stack(args: Namespace, features: list[np.ndarray]) -> CausalStack:
-    config = ModelConfig(channels=args.channels, blocks=args.blocks)
+    config = ModelConfig(channels=args.channels, blocks=args.blocks, block=args.block)
     mean, std = feature_stats(features)
     return CausalStack(config, mean, std)
 
