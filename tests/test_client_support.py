@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from bench.server import free_port  # one helper for the benchmark and the tests
 
 REPO = Path(__file__).resolve().parent.parent
 PERIOD_S = 0.0239375  # PortAudio/ALSA default input period with sounddevice's default latency
@@ -130,12 +131,6 @@ class FifoMic:
         if self._fd is not None:
             os.close(self._fd)  # a writer blocked on a full pipe gets EBADF/EPIPE and ends
             self._fd = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
