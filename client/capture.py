@@ -90,8 +90,10 @@ class MicCapture:
     """Captures until :meth:`stop`; survives the device vanishing and coming back."""
 
     def __init__(self, out: AudioQueue, device: str | int | None = None, rate: int | None = None,
-                 retry_s: float = 2.0, stall_s: float = 5.0, max_pending_s: float = 30.0) -> None:
+                 retry_s: float = 2.0, stall_s: float = 5.0, max_pending_s: float = 30.0, gain_db: float = 0.0) -> None:
         self.out = out
+        # software gain for microphones too quiet for the VAD that have no ALSA capture control
+        self.gain = float(10 ** (gain_db / 20))
         self.device_spec = device
         self.rate_override = rate
         self.retry_s = retry_s
@@ -195,7 +197,7 @@ class MicCapture:
                 log.warning("capture backlog over %.0f s: dropped %d block(s) so far", self.max_pending_s, reported_drops)
 
     def _convert(self, block: np.ndarray, resampler: StreamingResampler, channels: int) -> None:
-        samples = block.astype(np.float32) / 32768.0
+        samples = block.astype(np.float32) * (self.gain / 32768.0)
         mono = samples.mean(axis=1) if channels > 1 else samples[:, 0]
         self.out.put(np.clip(resampler.accept(mono), -1.0, 1.0))
 

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
     src.add_argument("--rate", type=int, default=None,
                      help="capture rate in Hz (default: 16000 if the device takes it, else its default rate)")
+    src.add_argument("--gain-db", type=float, default=float(os.environ.get("TRANSCRIBER_MIC_GAIN_DB", "0")),
+                     help="software gain before the VAD, for quiet microphones without a capture control (clips at full scale)")
     src.add_argument("--retry-seconds", type=float, default=2.0, help="wait between attempts to open the device")
     mode = parser.add_argument_group("transcription (one of)")
     exclusive = mode.add_mutually_exclusive_group()
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop.set()
 
-    capture = MicCapture(audio, args.device, args.rate, retry_s=args.retry_seconds)
+    capture = MicCapture(audio, args.device, args.rate, retry_s=args.retry_seconds, gain_db=args.gain_db)
     worker = threading.Thread(target=consume, name="transcriber", daemon=True)
     capture.start()
     worker.start()

@@ -39,3 +39,18 @@ def test_replay_starts_at_the_last_final_on_the_vad_frame_grid():
     assert replay[0].start == 1000 + 3 * FRAME and replay[-1].end == 5000
     capped = conn.unacknowledged(replay_cap=1000)
     assert (capped[0].start - 1000) % FRAME == 0 and capped[-1].end - capped[0].start <= 1000 + FRAME
+
+
+def test_capture_gain_scales_before_the_queue_and_clips_at_full_scale():
+    from client.capture import MicCapture
+    from dsp.stream_resample import StreamingResampler
+
+    block = np.array([[1000, 1000], [-3000, -3000], [20000, 20000]], dtype=np.int16)  # stereo, 16 kHz
+    levels = {}
+    for gain_db in (0.0, 12.0):
+        q = AudioQueue(max_seconds=1.0)
+        MicCapture(q, gain_db=gain_db)._convert(block, StreamingResampler(RATE, RATE), channels=2)
+        levels[gain_db] = q.get(10, timeout=1.0).samples
+    np.testing.assert_allclose(levels[0.0], [1000 / 32768, -3000 / 32768, 20000 / 32768], rtol=1e-6)
+    np.testing.assert_allclose(levels[12.0][:2], levels[0.0][:2] * 10 ** (12 / 20), rtol=1e-5)
+    assert levels[12.0][2] == 1.0  # 2.4 x full scale, clipped
