@@ -49,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
     adapt = parser.add_argument_group("adapt (a third cycle on the natural voices: Kokoro, festival, flite)")
-    adapt.add_argument("--adapt-minutes", type=float, default=85.0, help="0 skips the stage")
-    adapt.add_argument("--adapt-epochs", type=int, default=20)
+    adapt.add_argument("--adapt-minutes", type=float, default=160.0,
+                       help="wall-time budget (the shipped model: 85, then resumed with the budget raised to 160); "
+                            "0 skips the stage")
+    adapt.add_argument("--adapt-epochs", type=int, default=40)
     adapt.add_argument("--adapt-learning-rate", type=float, default=5e-4)
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
