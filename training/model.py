@@ -33,6 +33,10 @@ class ModelConfig:
     # non-negative values, so the residual stream grows unnormalised (kept to load old cards).
     block: str = "postact"
 
+    def __post_init__(self) -> None:
+        if self.block not in ("postact", "preact"):
+            raise ValueError(f"unknown block design {self.block!r} (postact or preact)")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
