@@ -81,17 +81,12 @@ def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, d
 def test_streaming_graph_computes_the_training_graph_for_both_block_designs(block: str):
     import keras
 
-    from training.model import CausalStack, ModelConfig, build_streaming_model, build_training_model
+    from training.model import CausalStack, ModelConfig, build_training_model
+    from training.streaming import run_keras_stream_chunks
 
     keras.utils.set_random_seed(0)
     stack = CausalStack(ModelConfig(channels=16, blocks=3, block=block))
     features = np.random.default_rng(0).standard_normal((5 * stack.config.chunk_frames, 80)).astype(np.float32)
     whole = np.asarray(build_training_model(stack)(features[None], training=False))[0]
-    stream = build_streaming_model(stack)
-    caches = [np.zeros((1, *shape), np.float32) for shape in stack.cache_shapes()]
-    pieces = []
-    for start in range(0, len(features), stack.config.chunk_frames):
-        logits, *caches = stream([features[None, start : start + stack.config.chunk_frames], *caches], training=False)
-        caches = [np.asarray(cache) for cache in caches]
-        pieces.append(np.asarray(logits)[0])
-    np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-4)
+    chunked = np.concatenate([logits for _, logits in run_keras_stream_chunks(stack, features)])
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)

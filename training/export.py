@@ -47,7 +47,7 @@ def representative_chunks(stack: CausalStack, feature_sets: list[np.ndarray], li
     def generator():
         produced = 0
         for features in feature_sets:
-            for inputs in run_keras_stream_chunks(stack, features):
+            for inputs, _ in run_keras_stream_chunks(stack, features):
                 yield inputs
                 produced += 1
                 if produced >= limit:

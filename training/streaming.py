@@ -9,8 +9,9 @@ import numpy as np
 from training.model import CausalStack, build_streaming_model
 
 
-def run_keras_stream_chunks(stack: CausalStack, features: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-    """Yield the input dict of every chunk, with the caches the previous chunk produced."""
+def run_keras_stream_chunks(stack: CausalStack,
+                            features: np.ndarray) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Yield every chunk's input dict (with the caches the previous chunk produced) and its logits."""
     model = build_streaming_model(stack)
     c = stack.config
     caches = [np.zeros((1, *shape), np.float32) for shape in stack.cache_shapes()]
@@ -19,6 +20,6 @@ def run_keras_stream_chunks(stack: CausalStack, features: np.ndarray) -> Iterato
     for start in range(0, len(padded), c.chunk_frames):
         chunk = padded[None, start : start + c.chunk_frames]
         inputs = {"features": chunk, **{f"cache{i}": cache for i, cache in enumerate(caches)}}
-        yield inputs
         outputs = model([chunk, *caches], training=False)
         caches = [np.asarray(t) for t in outputs[1:]]
+        yield inputs, np.asarray(outputs[0])[0]
