@@ -19,12 +19,17 @@ def test_ring_buffer_is_fifo_and_bounded():
     assert len(ring) == 0
 
 
-def _segments(samples: np.ndarray) -> list[tuple[float, float]]:
-    vad = VadSegmenter()
+def _feed(vad: VadSegmenter, samples: np.ndarray) -> list:
+    """Every whole 30 ms frame of ``samples``, in order; the events they produce."""
     events = []
     for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
         events += vad.accept_frame(samples[start : start + FRAME_SAMPLES])
-    events += vad.flush()
+    return events
+
+
+def _segments(samples: np.ndarray) -> list[tuple[float, float]]:
+    vad = VadSegmenter()
+    events = _feed(vad, samples) + vad.flush()
     spans, begin = [], None
     for event in events:
         if isinstance(event, SpeechStart):
@@ -55,10 +60,7 @@ def test_a_word_shorter_than_the_start_window_is_handed_over_at_end_of_stream(sh
     """A quiet 0.33 s "zero" never fills the start window, so only flush() can keep it."""
     word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_1.wav")
     vad = VadSegmenter()
-    events = []
-    for start in range(0, len(word) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        events += vad.accept_frame(word[start : start + FRAME_SAMPLES])
-    assert events == []  # the start rule alone would drop the word
+    assert _feed(vad, word) == []  # the start rule alone would drop the word
     tail = vad.flush()
     assert [type(e) for e in tail] == [SpeechStart, SpeechAudio, SpeechEnd]
     assert tail[0].time == 0.0 and len(tail[1].samples) == len(word) // FRAME_SAMPLES * FRAME_SAMPLES
