@@ -29,21 +29,53 @@ def _run(*args: str, work: Path, models: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_data) -> Path:
+def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
+    """(work dir, models dir) after every stage; the natural set grows between two data runs, two adapt cycles."""
     if not shutil.which("espeak-ng") and not shutil.which("flite"):
         pytest.fail("no speech synthesizer: install espeak-ng and flite (the test command does)")
     work = tmp_path_factory.mktemp("work")
     models = tmp_path_factory.mktemp("models")
     common = ["--shared", str(shared_data)]
-    _run("data", *common, "--tts-utterances", "24", "--fsdd-copies", "0", "--noise-utterances", "4",
-         "--tune-utterances", "8", "--natural-utterances", "6", "--natural-copies", "2", work=work, models=models)
+    data = ["--tts-utterances", "24", "--fsdd-copies", "0", "--noise-utterances", "4", "--tune-utterances", "8",
+            "--natural-copies", "2"]
+    _run("data", *common, *data, "--natural-utterances", "6", work=work, models=models)
     _run("train", *common, "--channels", "32", "--blocks", "2", "--max-steps", "4", "--batch-frames", "6000",
          work=work, models=models)
     _run("finetune", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
-    _run("adapt", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
+    cycles = ["--natural-utterances", "6", "8", "--adapt-minutes", "1", "1"]
+    _run("data", *common, *data, *cycles, work=work, models=models)
+    _run("adapt", *common, *cycles, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
-    return models
+    return work, models
+
+
+@pytest.fixture(scope="module")
+def trained(pipeline) -> Path:
+    return pipeline[1]
+
+
+def test_a_longer_natural_list_extends_the_rendered_set(pipeline):
+    work, _ = pipeline
+    items = json.loads((work / "features" / "train" / "items-natural.json").read_text())
+    assert [i["id"] for i in items] == [f"natural/{n:05d}" for n in range(8)]
+    with np.load(work / "features" / "train" / "shard-natural-0000.npz") as shard:
+        rendered = [str(i) for i in shard["ids"]]
+    assert len(rendered) == 16  # the short shard of 6 items was rendered again, whole, 2 copies each
+    assert sorted({i.split("#")[0] for i in rendered}) == [i["id"] for i in items]
+
+
+def test_each_adapt_cycle_trains_on_its_share_of_the_natural_set_and_keeps_its_own_record(trained: Path):
+    card = json.loads((trained / "model.json").read_text())
+    first, second = card["adapt"], card["adapt2"]
+    assert first["history"] and second["history"]
+    assert second["utterances"] - first["utterances"] == 4  # natural items 6 and 7, two renderings each
+
+
+def test_adapt_cycles_and_budgets_must_pair_up():
+    cmd = [sys.executable, "-m", "training", "adapt", "--natural-utterances", "6", "8", "--adapt-minutes", "1"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "one value per adapt cycle" in result.stderr
 
 
 def test_exports_all_artifacts(trained: Path):
@@ -54,7 +86,7 @@ def test_exports_all_artifacts(trained: Path):
     assert card["decoder"]["type"] == "beam"
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
     assert "training" in card and "finetune" in card and "adapt" in card
-    assert card["data"]["train"]["by_kind"]["natural"] == 12  # 6 natural utterances, 2 renderings each
+    assert card["data"]["train"]["by_kind"]["natural"] == 16  # 8 natural utterances, 2 renderings each
 
 
 def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, dev_speech):

@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data")
     data.add_argument("--tts-utterances", type=int, default=20000)
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
-    data.add_argument("--natural-utterances", type=int, default=2400,
-                      help="Kokoro/festival/flite utterances for the adapt stage (Kokoro: ~0.3 CPU-s per audio second)")
+    data.add_argument("--natural-utterances", type=int, nargs="+", default=[2400, 4400],
+                      help="Kokoro/festival/flite utterances each adapt cycle trains on (cycle K: the first N_K of "
+                           "one seeded list; the data stage renders the largest; Kokoro: ~0.3 CPU-s per audio second)")
     data.add_argument("--natural-copies", type=int, default=3, help="augmented renderings of each natural utterance")
     data.add_argument("--noise-utterances", type=int, default=300)
     data.add_argument("--tune-utterances", type=int, default=300,
@@ -48,12 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-epochs", type=int, default=3)
     finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
-    adapt = parser.add_argument_group("adapt (a third cycle on the natural voices: Kokoro, festival, flite)")
-    adapt.add_argument("--adapt-minutes", type=float, default=160.0,
-                       help="wall-time budget (the shipped model: 85, then resumed with the budget raised to 160); "
-                            "0 skips the stage")
+    adapt = parser.add_argument_group("adapt (learning-rate cycles on the natural voices: Kokoro, festival, flite)")
+    adapt.add_argument("--adapt-minutes", type=float, nargs="+", default=[160.0, 50.0],
+                       help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
+                            "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
     adapt.add_argument("--adapt-learning-rate", type=float, default=5e-4)
+    adapt.add_argument("--adapt-cycle", type=int, default=None,
+                       help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
+                            "order, each a new learning-rate cycle with its own resumable checkpoint")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")
@@ -65,7 +69,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.stage in ("adapt", "all") and len(args.natural_utterances) != len(args.adapt_minutes):
+        parser.error("--natural-utterances and --adapt-minutes take one value per adapt cycle")
+    if args.adapt_cycle is not None and not 1 <= args.adapt_cycle <= len(args.adapt_minutes):
+        parser.error(f"--adapt-cycle is 1..{len(args.adapt_minutes)}")
     stages = ["data", "train", "finetune", "adapt", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
     timings = {}
     for stage in stages:
@@ -81,9 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 from training.train import run_finetune
                 run_finetune(args)
         elif stage == "adapt":
-            if args.adapt_minutes or args.max_steps:
-                from training.train import run_adapt
-                run_adapt(args)
+            from training.train import run_adapt_cycles
+            run_adapt_cycles(args)
         elif stage == "export":
             from training.export import run_export
             run_export(args)

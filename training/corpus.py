@@ -19,6 +19,7 @@ from training.voices import Voice
 TUNE_EVERY = 40
 HELD_OUT_SPEAKER = "theo"
 DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+BASE_DIGIT_SHARE = 0.12  # of the base set's prompts; the language model's text has the same share
 
 
 def read_tsv(path: Path) -> list[tuple[str, str]]:
@@ -50,11 +51,16 @@ def fsdd_items(shared: Path, held_out: bool) -> list[dict]:
     return items
 
 
+def digit_string(rng: np.random.Generator) -> str:
+    """One to seven digit words: a PIN, a phone number's part, a lone digit."""
+    return " ".join(rng.choice(DIGIT_WORDS, size=int(rng.integers(1, 8))))
+
+
 def _prompt(sentences: list[str], rng: np.random.Generator, digits: float, fragments: float) -> str:
     """A digit string, a sentence fragment or a whole sentence, with the given shares."""
     roll = rng.random()
     if roll < digits:
-        return " ".join(rng.choice(DIGIT_WORDS, size=int(rng.integers(1, 8))))
+        return digit_string(rng)
     if roll < digits + fragments:
         words = sentences[int(rng.integers(len(sentences)))].split()
         length = int(rng.integers(1, 7))
@@ -69,7 +75,7 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
     order = rng.permutation(len(voices))
     for i in range(count):
         voice = voices[order[i % len(voices)]]
-        text = _prompt(sentences, rng, digits=0.12, fragments=0.23)
+        text = _prompt(sentences, rng, digits=BASE_DIGIT_SHARE, fragments=0.23)
         items.append({"id": f"tts/{i:06d}", "kind": "tts", "voice": voice.id, "text": text})
     return items
 

@@ -8,6 +8,7 @@ signature runner addresses tensors by name, not by fragile index order.
 from __future__ import annotations
 
 import json
+import re
 from argparse import Namespace
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def run_export(args: Namespace) -> dict:
     keep = {}
     if existing.exists():
         previous = json.loads(existing.read_text())
-        keep = {k: previous[k] for k in ("decoder", "training", "finetune", "adapt", "normalization") if k in previous}
+        keep = {k: v for k, v in previous.items()
+                if k in ("decoder", "training", "finetune", "normalization") or re.fullmatch(r"adapt\d*", k)}
     card = model_card(stack, data_card, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))
     for variant, path in paths.items():

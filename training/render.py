@@ -78,12 +78,17 @@ def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed:
     with Pool(workers) as pool:
         for index, shard in enumerate(tqdm(shards, desc=desc, unit="shard")):
             path = out_dir / f"{prefix}-{index:04d}.npz"
-            if path.exists():
-                continue
+            if path.exists() and _rendered_count(path) == sum(item.get("copies", 1) for item in shard):
+                continue  # a short last shard of a list since extended is rendered again, whole
             rendered = pool.map(_render_one, [(item, seed, augmented, config.to_dict()) for item in shard],
                                 chunksize=4)
             _write_shard(path, [result for copies in rendered for result in copies])
     return summarize_shards(out_dir)
+
+
+def _rendered_count(path: Path) -> int:
+    with np.load(path) as data:
+        return len(data["lengths"])
 
 
 def _write_shard(path: Path, results: list) -> None:

@@ -8,6 +8,7 @@ data card and training log it reads); an ablation table kept by hand in
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 
@@ -109,13 +110,17 @@ def _decoder_text(decoder: dict) -> str:
 
 def _training_text(card: dict) -> str:
     parts = []
-    for section, label in (("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)"),
-                           ("adapt", "Adapt (natural voices: Kokoro, festival, flite)")):
+    cycles = sorted((k for k in card if re.fullmatch(r"adapt\d*", k)), key=lambda k: int(k[5:] or 1))
+    sections = [("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)")]
+    sections += [(k, f"Adapt cycle {k[5:] or 1} (natural voices: Kokoro, festival, flite; a new cosine from the "
+                     "model before)") for k in cycles]
+    for section, label in sections:
         record = card.get(section, {})
         history = record.get("history", [])
         if history:
-            parts.append(f"{label}: {history[-1]['steps']} steps in {record['seconds'] / 60:.0f} min, peak learning "
-                         f"rate {record.get('learning_rate')}, last epoch loss {history[-1]['loss']:.3f}.")
+            mix = f" on {record['utterances']} utterances" if record.get("utterances") else ""
+            parts.append(f"{label}: {history[-1]['steps']} steps{mix} in {record['seconds'] / 60:.0f} min, peak "
+                         f"learning rate {record.get('learning_rate')}, last epoch loss {history[-1]['loss']:.3f}.")
     return " ".join(parts) or "Training record: not in the card."
 
 

@@ -26,16 +26,31 @@ def run_data(args: Namespace) -> dict:
     natural = [v for v in voices if v.engine in NATURAL_ENGINES]
     lists = [("train", "items.json", "shard", splits["train"]), ("tune", "items.json", "shard", splits["tune"]),
              ("train", "items-natural.json", "shard-natural",
-              natural_items(args.shared, natural, args.natural_utterances, args.natural_copies, seed=args.seed))]
+              natural_items(args.shared, natural, max(args.natural_utterances), args.natural_copies,
+                           seed=args.seed))]
     for split, list_name, prefix, items in lists:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
-        item_file = directory / list_name
-        if not item_file.exists():
-            item_file.write_text(json.dumps(items))
-        items = json.loads(item_file.read_text())  # the list a resumed run started with
+        items = _saved_or_extended(directory / list_name, items)
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
                                     prefix=prefix)
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
     print(json.dumps(card, indent=2))
     return card
+
+
+def _saved_or_extended(item_file: Path, items: list[dict]) -> list[dict]:
+    """The list a resumed run started with; extended when more items are asked for.
+
+    Item lists are drawn item by item from one seeded generator, so a longer
+    list starts with the shorter one. Extending keeps the shards already
+    rendered valid (a shard holds a fixed slice of the list) and renders only
+    the new tail; a list that is not such a prefix is kept as it was.
+    """
+    if item_file.exists():
+        saved = json.loads(item_file.read_text())
+        if len(items) <= len(saved) or items[: len(saved)] != saved:
+            return saved
+        print(f"[data] {item_file.name}: extending {len(saved)} items to {len(items)}")
+    item_file.write_text(json.dumps(items))
+    return items

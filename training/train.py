@@ -84,21 +84,41 @@ def run_finetune(args: Namespace) -> Path:
                 minutes=args.finetune_minutes, epochs=args.finetune_epochs, warmup=100)
 
 
-def run_adapt(args: Namespace) -> Path:
-    """Third cycle: adapt to the natural voices (Kokoro, festival, flite) from the data stage.
+def run_adapt_cycles(args: Namespace) -> None:
+    """Every adapt cycle in order (or only ``--adapt-cycle``), each continuing from the model the one before saved."""
+    cycles = [args.adapt_cycle] if args.adapt_cycle else range(1, len(args.adapt_minutes) + 1)
+    for cycle in cycles:
+        if args.adapt_minutes[cycle - 1] or args.max_steps:
+            run_adapt(args, cycle)
 
+
+def run_adapt(args: Namespace, cycle: int = 1) -> Path:
+    """One adapt cycle: a new learning-rate cycle on the natural voices (Kokoro, festival, flite).
+
+    Cycle K trains on the first ``--natural-utterances`` N_K items of the
+    natural list, so the cycles of a run that rendered the largest set at once
+    see what the shipped model's cycles saw when the set grew between them.
     A random share of the base synthetic set stays in the mix so the model does
     not forget what it learned there; the real FSDD digits are repeated as in
     the finetune stage.
     """
     features, texts, ids = _load_training_shards(args, "shard-*.npz")
     rng = np.random.default_rng(args.seed)
-    keep = [i for i, item in enumerate(ids) if not item.startswith("tts/") or rng.random() < args.adapt_base_share]
+    natural_count = args.natural_utterances[cycle - 1]
+    keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural_count, rng, args.adapt_base_share)]
     features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
     features, texts = _repeat(features, texts, ids, "fsdd/", args.finetune_fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
-    return _fit(stack, features, texts, args, name="adapt", learning_rate=args.adapt_learning_rate,
-                minutes=args.adapt_minutes, epochs=args.adapt_epochs, warmup=200)
+    name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
+    return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
+                minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200)
+
+
+def _in_adapt_mix(item_id: str, natural_count: int, rng: np.random.Generator, base_share: float) -> bool:
+    """Natural items below the cycle's count, all FSDD and noise, a random ``base_share`` of the base TTS set."""
+    if item_id.startswith("natural/"):
+        return int(item_id.split("/")[1].split("#")[0]) < natural_count
+    return not item_id.startswith("tts/") or rng.random() < base_share
 
 
 BASE_SHARDS = "shard-[0-9]*.npz"  # the adapt stage's natural shards are shard-natural-*
@@ -155,11 +175,11 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
         model.fit(batches, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=[schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
     section = "training" if name == "checkpoint" else name
-    return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate)
+    return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate, len(features))
 
 
 def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, history: list[dict], seconds: float,
-                 section: str = "training", learning_rate: float | None = None) -> Path:
+                 section: str = "training", learning_rate: float | None = None, utterances: int | None = None) -> Path:
     models_dir: Path = args.models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     inference = build_training_model(stack)  # same layers, uncompiled: no optimizer state in the files
@@ -170,7 +190,8 @@ def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, histor
     card["model"] = stack.config.to_dict()
     card["normalization"] = {"mean": stack.mean.round(5).tolist(), "std": stack.std.round(5).tolist()}
     card[section] = {"seconds": round(seconds, 1), "history": history[-50:],
-                     "batch_frames": args.batch_frames, "learning_rate": learning_rate or args.learning_rate}
+                     "batch_frames": args.batch_frames, "learning_rate": learning_rate or args.learning_rate,
+                     "utterances": utterances}
     card_path.write_text(json.dumps(card, indent=2))
     return models_dir / "normal_model.h5"
 
