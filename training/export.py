@@ -8,7 +8,6 @@ signature runner addresses tensors by name, not by fragile index order.
 from __future__ import annotations
 
 import json
-import re
 from argparse import Namespace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from dsp.features import FeatureConfig
 from models.text import VOCABULARY
 from training.model import CausalStack, ModelConfig, build_streaming_model
+from training.report import adapt_sections
 
 VARIANTS = {
     "no_opti": "model_no_opti.tflite",
@@ -135,8 +135,8 @@ def run_export(args: Namespace) -> dict:
     keep = {}
     if existing.exists():
         previous = json.loads(existing.read_text())
-        keep = {k: v for k, v in previous.items()
-                if k in ("decoder", "training", "finetune", "normalization") or re.fullmatch(r"adapt\d*", k)}
+        sections = ("decoder", "training", "finetune", "normalization", *adapt_sections(previous))
+        keep = {k: previous[k] for k in sections if k in previous}
     card = model_card(stack, data_card, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))
     for variant, path in paths.items():

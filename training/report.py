@@ -108,9 +108,14 @@ def _decoder_text(decoder: dict) -> str:
             f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).")
 
 
+def adapt_sections(card: dict) -> list[str]:
+    """The card's adapt-cycle records in cycle order: ``adapt`` (cycle 1), ``adapt2``, ..."""
+    return sorted((k for k in card if re.fullmatch(r"adapt\d*", k)), key=lambda k: int(k[5:] or 1))
+
+
 def _training_text(card: dict) -> str:
     parts = []
-    cycles = sorted((k for k in card if re.fullmatch(r"adapt\d*", k)), key=lambda k: int(k[5:] or 1))
+    cycles = adapt_sections(card)
     sections = [("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)")]
     sections += [(k, f"Adapt cycle {k[5:] or 1} (natural voices: Kokoro, festival, flite; a new cosine from the "
                      "model before)") for k in cycles]
