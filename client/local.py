@@ -14,6 +14,7 @@ from typing import Callable
 
 from client.audioqueue import RATE, AudioQueue
 from client.outputs import Transcript
+from dsp.vad import VadConfig
 from models.registry import DEFAULT_MODELS_DIR, ModelRegistry
 from models.session import Final
 
@@ -24,11 +25,12 @@ class LocalTranscriber:
     """Consumes an :class:`AudioQueue` until it is closed and drained, then finishes the session."""
 
     def __init__(self, audio: AudioQueue, emit: Callable[[Transcript], None], models_dir: Path = DEFAULT_MODELS_DIR,
-                 model: str | None = None, threads: int = 1) -> None:
+                 model: str | None = None, threads: int = 1, vad_mode: int | None = None) -> None:
         self.audio = audio
         self.emit = emit
         registry = ModelRegistry(Path(models_dir), None if model in (None, "", "default") else model, threads=threads,
-                                 pool_size=1)
+                                 pool_size=1,
+                                 vad=VadConfig() if vad_mode is None else VadConfig(aggressiveness=vad_mode))
         self.registry = registry
         self.model = registry.get()  # load now: a bad model is a startup error, not a runtime one
         registry.beam_decoder()  # and the card's LM decoder, which finals use as on the server

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="bearer token for the server (default: $TRANSCRIBER_TOKEN; keeps it out of `ps`)")
     mode.add_argument("--model", default=None, help="model variant name (default: the server's / card's default)")
     mode.add_argument("--models-dir", type=Path, default=None, help="--local: folder with model.json and .tflite files")
+    mode.add_argument("--vad-mode", type=int, choices=range(4), default=None,
+                      help="--local: webrtcvad aggressiveness 0-3 (default: dsp/vad.py's, 1; a server has its own)")
     mode.add_argument("--buffer-seconds", type=float, default=120.0,
                       help="audio kept while the server is unreachable; oldest dropped beyond this")
     mode.add_argument("--flush-timeout", type=float, default=20.0, help="seconds to wait for the last final at exit")
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         from models.registry import DEFAULT_MODELS_DIR
 
         try:
-            consumer = LocalTranscriber(audio, outputs, args.models_dir or DEFAULT_MODELS_DIR, args.model)
+            consumer = LocalTranscriber(audio, outputs, args.models_dir or DEFAULT_MODELS_DIR, args.model,
+                                        vad_mode=args.vad_mode)
         except (ModelLoadError, KeyError, OSError) as exc:
             log.error("cannot load model: %s", exc)
             return 2

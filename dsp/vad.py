@@ -27,8 +27,11 @@ FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 
 @dataclass(frozen=True)
 class VadConfig:
-    aggressiveness: int = 2  # webrtcvad mode 0-3
-    padding_ms: int = 300  # audio kept before the detected start
+    # webrtcvad mode 0-3. Mode 2 missed the onsets of quiet voices (webrtcvad adapts to the level
+    # over the first frames); mode 1 kept the segments of steady white/pink/brown noise at 5-30 dB
+    # SNR the same, and what it opens on noise alone decodes to nothing (docs/architecture.md).
+    aggressiveness: int = 1
+    padding_ms: int = 300  # audio kept before the speech's first voiced frame
     start_window_ms: int = 240  # window in which ...
     start_ratio: float = 0.6  # ... this share of frames must be speech to open a segment
     hangover_ms: int = 600  # non-speech that closes a segment
@@ -94,7 +97,7 @@ class VadSegmenter:
             if voiced >= c.start_ratio * self._window.maxlen:
                 self._in_speech = True
                 self._silent_frames = 0
-                return self._open(now, list(self._pending)[-self._preroll_frames:])
+                return self._open(now, self._onset(list(self._pending)))
             return events
         events.append(SpeechAudio(frame))
         self._segment_frames += 1
@@ -105,6 +108,25 @@ class VadSegmenter:
             self._in_speech = False
             self._segment_frames = 0
         return events
+
+    def _onset(self, pending: list[tuple[np.ndarray, bool]]) -> list[tuple[np.ndarray, bool]]:
+        """The pending frames a new segment starts with: the pre-roll before the speech's first frame.
+
+        The start rule fires some frames into the word, and quiet onsets (a
+        fricative, the first syllable of a soft voice) are often voiced frames
+        separated from the window by a short gap. Voiced frames that the
+        hangover would not have split from the window belong to the same speech,
+        so the pre-roll is counted back from the earliest of them.
+        """
+        first = len(pending) - self._window.maxlen
+        first = next(i for i in range(max(0, first), len(pending)) if pending[i][1])
+        hangover_frames = self.config.hangover_ms // FRAME_MS
+        for i in range(first - 1, -1, -1):
+            if first - i > hangover_frames:
+                break
+            if pending[i][1]:
+                first = i
+        return pending[max(0, first - self._preroll_frames):]
 
     def _open(self, now: float, frames: list[tuple[np.ndarray, bool]]) -> list[VadEvent]:
         audio = np.concatenate([frame for frame, _ in frames])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dsp.vad import VadConfig
 from models.engine import AcousticModel, ModelCard, ModelLoadError
 from models.lm_decoder import HAVE_FLASHLIGHT, BeamSettings, LexiconBeamDecoder
 from models.session import Final, TranscriptionSession, transcribe_samples
@@ -25,8 +26,9 @@ class ModelRegistry:
     """Loads each variant once per process, on first use (the default one eagerly)."""
 
     def __init__(self, models_dir: Path = DEFAULT_MODELS_DIR, default: str | None = None, threads: int = 1,
-                 pool_size: int = 4) -> None:
+                 pool_size: int = 4, vad: VadConfig = VadConfig()) -> None:
         self.models_dir = Path(models_dir)
+        self.vad = vad  # every session's segmenter settings (the server's --vad-mode)
         self.card = ModelCard.load(self.models_dir)
         self.default = default or self.card.default_variant
         self.threads = threads
@@ -73,10 +75,11 @@ class ModelRegistry:
 
     def new_session(self, name: str | None = None, **options) -> TranscriptionSession:
         """A streaming session on variant ``name`` with the card's decoder."""
+        options.setdefault("vad", self.vad)
         return TranscriptionSession(self.get(name), beam=self.beam_decoder(), **options)
 
     def transcribe(self, samples: np.ndarray, name: str | None = None) -> list[Final]:
-        return transcribe_samples(self.get(name), samples, beam=self.beam_decoder())
+        return transcribe_samples(self.get(name), samples, self.vad, beam=self.beam_decoder())
 
     def describe(self) -> list[dict]:
         """Name, file size and metadata of every variant, for ``GET /api/models``."""

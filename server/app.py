@@ -15,6 +15,7 @@ import logging
 
 from flask import Blueprint, Flask, current_app, request
 
+from dsp.vad import VadConfig
 from models.registry import ModelRegistry
 from server.access_log import AccessLogMiddleware, configure_access_logger
 from server.api import bp as api_bp
@@ -55,7 +56,8 @@ def create_app(config: ServerConfig, registry: ModelRegistry | None = None, acce
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
     app.json.sort_keys = False
-    registry = registry or ModelRegistry(config.models_dir, config.model, config.threads, config.pool_size)
+    registry = registry or ModelRegistry(config.models_dir, config.model, config.threads, config.pool_size,
+                                         VadConfig(aggressiveness=config.vad_mode))
     metrics = Metrics()
     transcriber = Transcriber(registry, metrics, config.max_audio_seconds)
     metrics.model_loaded = int(transcriber.ready)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from dsp.vad import VadConfig
 from models.registry import DEFAULT_MODELS_DIR
 
 ENV_PREFIX = "TRANSCRIBER_"
@@ -35,6 +36,7 @@ class ServerConfig:
     idle_timeout_s: float = 60.0  # a socket silent this long is closed
     threads: int = 1  # TFLite threads per interpreter
     pool_size: int = 4  # interpreters per model variant (concurrent inferences)
+    vad_mode: int = VadConfig().aggressiveness  # webrtcvad 0-3: higher drops more noise, and more quiet speech
     api_token: str | None = None  # when set, every API request and stream must present it
     allowed_origins: tuple[str, ...] = ("self",)  # browser Origins a request/stream may come from
     read_timeout_s: float = 30.0  # a connection silent this long while we wait for its request is dropped
@@ -79,6 +81,14 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _vad_mode(text) -> int:
+    # Not argparse's choices=: those are not checked against an environment default.
+    value = int(text)
+    if not 0 <= value <= 3:
+        raise argparse.ArgumentTypeError(f"webrtcvad modes are 0-3, got {text}")
+    return value
+
+
 def _limit_or_none(text: str) -> float | None:
     """A positive number, or 0 / "none" for no limit."""
     if str(text).strip().lower() in ("", "0", "none", "off"):
@@ -117,6 +127,9 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
                        help="TFLite threads per interpreter")
     model.add_argument("--pool-size", type=_positive(int), default=default("pool_size", defaults.pool_size),
                        help="interpreters per variant, i.e. concurrent inferences")
+    model.add_argument("--vad-mode", type=_vad_mode, metavar="0-3", default=default("vad_mode", defaults.vad_mode),
+                       help="webrtcvad aggressiveness 0-3 (default 1; 2 or 3 split speech in loud steady noise "
+                            "sooner, but miss more quiet speech)")
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-upload-mb", type=_positive(float), default=default("max_upload_mb", defaults.max_upload_mb))
     limits.add_argument("--max-audio-minutes", type=_limit_or_none,

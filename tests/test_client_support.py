@@ -188,14 +188,21 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> Non
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def reference_finals(wav: Path, models_dir: Path) -> list[str]:
-    """The command-line transcriber's segments for the same audio (``--timestamps`` lines)."""
+def reference_segments(wav: Path, models_dir: Path) -> list[tuple[float, float, str]]:
+    """The command-line transcriber's (start, end, text) segments for the same audio (``--timestamps`` lines)."""
     out = subprocess.run([sys.executable, "-m", "models.transcribe", "--models-dir", str(models_dir),
                           "--timestamps", str(wav)], cwd=REPO, capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO)))
     segments = []
     for line in out.stdout.splitlines()[1:]:
-        text = line.split("]", 1)[1].strip() if "]" in line else ""
-        if text:
-            segments.append(text)
+        if "]" not in line:
+            continue
+        times, text = line.split("]", 1)
+        start, end = (float(t) for t in times.strip(" [").split(" - "))
+        if text.strip():
+            segments.append((start, end, text.strip()))
     return segments
+
+
+def reference_finals(wav: Path, models_dir: Path) -> list[str]:
+    return [text for _, _, text in reference_segments(wav, models_dir)]

@@ -57,11 +57,40 @@ def test_vad_ignores_silence_and_steady_noise():
 
 
 def test_a_word_shorter_than_the_start_window_is_handed_over_at_end_of_stream(shared_data):
-    """A quiet 0.33 s "zero" never fills the start window, so only flush() can keep it."""
-    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_1.wav")
+    """A quiet 0.35 s "zero" never fills the start window, so only flush() can keep it."""
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_21.wav")
     vad = VadSegmenter()
     assert _feed(vad, word) == []  # the start rule alone would drop the word
     tail = vad.flush()
     assert [type(e) for e in tail] == [SpeechStart, SpeechAudio, SpeechEnd]
     assert tail[0].time == 0.0 and len(tail[1].samples) == len(word) // FRAME_SAMPLES * FRAME_SAMPLES
     assert vad.flush() == []  # the tail is handed over once
+
+
+
+def _first_voiced_time(samples: np.ndarray) -> float:
+    """Start of the first 30 ms frame webrtcvad calls speech, judged as the segmenter judges it."""
+    vad = VadSegmenter()
+    frames = [samples[i : i + FRAME_SAMPLES] for i in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+    return next(i for i, frame in enumerate(frames) if vad.is_speech(frame)) * FRAME_SAMPLES / 16000
+
+
+def test_the_pre_roll_counts_back_from_the_first_voiced_frame(dev_speech):
+    """The start rule fires frames into a word; the segment still opens padding_ms before its first voiced frame.
+
+    A syllable, then a gap shorter than the hangover, then the rest: the syllable
+    belongs to the segment too (a pre-roll counted back from the moment the rule
+    fired lost quiet first syllables and word onsets).
+    """
+    speech = decode_file(dev_speech / "speechbrain_tests" / "ASR" / "spk1_snt1.wav")
+    lead = np.zeros(16000, np.float32)
+    padding = VadSegmenter().config.padding_ms / 1000
+    gap = np.zeros(8 * FRAME_SAMPLES, np.float32)
+    for stream in (np.concatenate([lead, speech]),
+                   np.concatenate([lead, 0.1 * speech[16000 : 16000 + FRAME_SAMPLES], gap, speech])):
+        vad = VadSegmenter()
+        events = _feed(vad, stream) + vad.flush()
+        starts = [e.time for e in events if isinstance(e, SpeechStart)]
+        assert len(starts) == 1
+        assert abs(starts[0] - (_first_voiced_time(stream) - padding)) < 1e-6
+        assert starts[0] < len(lead) / 16000

@@ -94,12 +94,24 @@ def test_silence_and_noise_produce_no_events(registry):
 
 
 def test_a_short_quiet_word_upload_is_transcribed(registry, shared_data):
-    """0.33 s at -27 dBFS peak: too short for the VAD start rule, kept by its end-of-stream rule."""
-    from models.session import transcribe_samples
+    """0.35 s: too short for the VAD start rule, kept by its end-of-stream rule."""
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_21.wav")
+    assert [f.text for f in registry.transcribe(word)] == ["zero"]
 
-    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_yweweler_1.wav")
-    finals = transcribe_samples(registry.get(), word, beam=registry.beam_decoder())
-    assert [f.text for f in finals] == ["zero"]
+
+def test_the_registry_s_vad_mode_reaches_every_session(models_dir, shared_data):
+    """A soft "nine" whose first frames webrtcvad's modes 2 and 3 call silence: the server's --vad-mode decides."""
+    from dsp.vad import VadConfig
+    from models.registry import ModelRegistry
+
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "9_theo_14.wav")
+    texts = {}
+    for mode in (1, 3):
+        registry = ModelRegistry(models_dir, pool_size=1, vad=VadConfig(aggressiveness=mode))
+        session = registry.new_session()
+        texts[mode] = ([f.text for f in registry.transcribe(word)],
+                       [e.text for e in session.accept(word) + session.finish() if isinstance(e, Final)])
+    assert texts == {1: (["nine"], ["nine"]), 3: ([], [])}
 
 
 def test_session_memory_is_bounded_by_its_ring_buffer(registry):

@@ -232,6 +232,17 @@ def test_secrets_are_masked_in_queries_and_text() -> None:
     assert "abc" not in mask_text("Authorization: Bearer abc")
 
 
+def test_vad_mode_comes_from_flag_or_environment_and_is_checked() -> None:
+    from server.config import parse_config
+
+    assert parse_config([], env={}).vad_mode == 1
+    assert parse_config([], env={"TRANSCRIBER_VAD_MODE": "3"}).vad_mode == 3
+    assert parse_config(["--vad-mode", "0"], env={"TRANSCRIBER_VAD_MODE": "3"}).vad_mode == 0
+    for bad in ("4", "-1", "loud"):
+        with pytest.raises(SystemExit):
+            parse_config([], env={"TRANSCRIBER_VAD_MODE": bad})
+
+
 def test_config_repr_hides_the_token() -> None:
     from server.config import parse_config
 

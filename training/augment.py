@@ -58,7 +58,11 @@ def reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return fftconvolve(x, rir)[: len(x)].astype(np.float32)
 
 
-def _colored_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power falls as 1/f**exponent
+
+
+def colored_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
+    """Unit-variance noise whose power spectrum falls as 1/f**exponent."""
     spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
     freqs = np.maximum(np.arange(n // 2 + 1), 1.0)
     noise = np.fft.irfft(spectrum / freqs ** (exponent / 2.0), n=n)
@@ -75,7 +79,7 @@ def noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         background = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 6))
         background = (background + 0.3 * rng.standard_normal(n)).astype(np.float32)
     else:
-        background = _colored_noise(n, rng, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind])
+        background = colored_noise(n, rng, NOISE_EXPONENTS[kind])
     snr_db = rng.uniform(0.0, 30.0)
     speech_power = np.mean(x**2) + 1e-9
     background *= np.sqrt(speech_power / (10 ** (snr_db / 10)) / (np.mean(background**2) + 1e-9))
