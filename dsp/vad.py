@@ -28,8 +28,8 @@ FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 @dataclass(frozen=True)
 class VadConfig:
     # webrtcvad mode 0-3. Mode 2 missed the onsets of quiet voices (webrtcvad adapts to the level
-    # over the first frames); mode 1 kept the segments of steady white/pink/brown noise at 5-30 dB
-    # SNR the same, and what it opens on noise alone decodes to nothing (docs/architecture.md).
+    # over the first frames); mode 1 merges utterances sooner in loud steady noise, and what it
+    # opens on noise alone decodes to nothing (docs/architecture.md, python -m bench.vad_modes).
     aggressiveness: int = 1
     padding_ms: int = 300  # audio kept before the speech's first voiced frame
     start_window_ms: int = 240  # window in which ...
