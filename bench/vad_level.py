@@ -16,16 +16,14 @@ import numpy as np
 
 from bench.common import DEFAULT_DATA
 from dsp.decode import decode_file
-from dsp.vad import FRAME_SAMPLES, SpeechStart, VadSegmenter
+from dsp.vad import SpeechStart, VadSegmenter, whole_frames
 from training.corpus import fsdd_items
 
 
 def opened(samples: np.ndarray) -> tuple[bool, bool]:
     """(opened while streaming, opened at end of stream) for one recording."""
     vad = VadSegmenter()
-    events = []
-    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        events += vad.accept_frame(samples[start : start + FRAME_SAMPLES])
+    events = [event for frame in whole_frames(samples) for event in vad.accept_frame(frame)]
     live = any(isinstance(e, SpeechStart) for e in events)
     return live, live or any(isinstance(e, SpeechStart) for e in vad.flush())
 

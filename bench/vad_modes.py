@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.common import DEFAULT_DATA, REPO
 from dsp.decode import decode_file
-from dsp.vad import FRAME_SAMPLES, SpeechStart, VadConfig, VadSegmenter
+from dsp.vad import SpeechStart, VadConfig, VadSegmenter, whole_frames
 from models.registry import ModelRegistry
 from models.recognizer import UtteranceRecognizer
 from models.session import transcribe_samples
@@ -27,11 +27,10 @@ from training.augment import NOISE_EXPONENTS, colored_noise
 from training.corpus import fsdd_items
 from training.wer import corpus_wer
 
+
 def segment_count(samples: np.ndarray, mode: int) -> int:
     vad = VadSegmenter(VadConfig(aggressiveness=mode))
-    events = []
-    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        events += vad.accept_frame(samples[start : start + FRAME_SAMPLES])
+    events = [event for frame in whole_frames(samples) for event in vad.accept_frame(frame)]
     return sum(isinstance(e, SpeechStart) for e in events + vad.flush())
 
 

@@ -15,6 +15,7 @@ voiced frames is therefore still handed over as a segment instead of dropped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,16 @@ import webrtcvad
 SAMPLE_RATE = 16000
 FRAME_MS = 30
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+
+
+
+def whole_frames(samples: np.ndarray) -> Iterator[np.ndarray]:
+    """Every whole 30 ms frame of a recording, in order; a trailing part frame is left out.
+
+    For offline callers (benchmarks, tests); a stream goes through the session's ring buffer.
+    """
+    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        yield samples[start : start + FRAME_SAMPLES]
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     model.add_argument("--pool-size", type=_positive(int), default=default("pool_size", defaults.pool_size),
                        help="interpreters per variant, i.e. concurrent inferences")
     model.add_argument("--vad-mode", type=_vad_mode, metavar="0-3", default=default("vad_mode", defaults.vad_mode),
-                       help="webrtcvad aggressiveness 0-3 (default 1; 2 or 3 split speech in loud steady noise "
+                       help=f"webrtcvad aggressiveness 0-3 (default {defaults.vad_mode}; 2 or 3 split speech in loud steady noise "
                             "sooner, but miss more quiet speech)")
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-upload-mb", type=_positive(float), default=default("max_upload_mb", defaults.max_upload_mb))

@@ -69,7 +69,6 @@ def test_example_mic_arguments_parse():
         assert args.server or args.local
 
 
-
 def test_example_server_settings_parse_when_uncommented():
     """systemd keeps an inline comment as part of the value, so every example must be a bare value."""
     from server.config import config_from_env
@@ -82,6 +81,7 @@ def test_example_server_settings_parse_when_uncommented():
     config = config_from_env({k: v for k, v in settings.items() if k.startswith("TRANSCRIBER_")})
     assert config.vad_mode == int(settings["TRANSCRIBER_VAD_MODE"]) and config.port == int(settings["TRANSCRIBER_PORT"])
     assert all(value.strip().isdigit() for key, value in settings.items() if key.startswith("GUNICORN_"))
+
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed (apt: systemd)")
 def test_units_pass_systemd_analyze_verify(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 
 from dsp.decode import decode_file
 from dsp.ring import RingBuffer
-from dsp.vad import FRAME_SAMPLES, SpeechAudio, SpeechEnd, SpeechStart, VadSegmenter
+from dsp.vad import FRAME_SAMPLES, SpeechAudio, SpeechEnd, SpeechStart, VadSegmenter, whole_frames
 
 
 def test_ring_buffer_is_fifo_and_bounded():
@@ -21,10 +21,7 @@ def test_ring_buffer_is_fifo_and_bounded():
 
 def _feed(vad: VadSegmenter, samples: np.ndarray) -> list:
     """Every whole 30 ms frame of ``samples``, in order; the events they produce."""
-    events = []
-    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        events += vad.accept_frame(samples[start : start + FRAME_SAMPLES])
-    return events
+    return [event for frame in whole_frames(samples) for event in vad.accept_frame(frame)]
 
 
 def _segments(samples: np.ndarray) -> list[tuple[float, float]]:
@@ -67,12 +64,10 @@ def test_a_word_shorter_than_the_start_window_is_handed_over_at_end_of_stream(sh
     assert vad.flush() == []  # the tail is handed over once
 
 
-
 def _first_voiced_time(samples: np.ndarray) -> float:
     """Start of the first 30 ms frame webrtcvad calls speech, judged as the segmenter judges it."""
     vad = VadSegmenter()
-    frames = [samples[i : i + FRAME_SAMPLES] for i in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
-    return next(i for i, frame in enumerate(frames) if vad.is_speech(frame)) * FRAME_SAMPLES / 16000
+    return next(i for i, frame in enumerate(whole_frames(samples)) if vad.is_speech(frame)) * FRAME_SAMPLES / 16000
 
 
 def test_the_pre_roll_counts_back_from_the_first_voiced_frame(dev_speech):
