@@ -2,9 +2,9 @@
 
 The segmenter sees 30 ms frames of 16 kHz audio and turns them into events:
 ``SpeechStart``, ``SpeechAudio`` (the frames of an open segment, pre-roll
-included) and ``SpeechEnd``. While idle it keeps only the last second of
-frames (the pre-roll is the newest part of it), so it holds bounded memory
-however long the silence.
+included) and ``SpeechEnd``. While idle it keeps only the last 1.1 s of
+frames (as far back as an onset can reach: start window, hangover and
+pre-roll), so it holds bounded memory however long the silence.
 
 A stream can end before the start rule has had its window: a quiet one-word
 upload of 0.3 s (the held-out FSDD digits are like that), or a word spoken
@@ -76,10 +76,13 @@ class VadSegmenter:
         self.config = config
         self._vad = webrtcvad.Vad(config.aggressiveness)
         self._preroll_frames = max(1, config.padding_ms // FRAME_MS)
-        # (frame, voiced) pairs since the last segment: the pre-roll, and the tail flush() may keep
-        self._pending: deque[tuple[np.ndarray, bool]] = deque(
-            maxlen=max(self._preroll_frames, config.tail_ms // FRAME_MS))
+        self._hangover_frames = config.hangover_ms // FRAME_MS
+        self._tail_frames = max(1, config.tail_ms // FRAME_MS)
         self._window: deque[bool] = deque(maxlen=max(1, config.start_window_ms // FRAME_MS))
+        # (frame, voiced) pairs since the last segment: everything _onset() can reach back to,
+        # and the tail flush() may keep
+        self._pending: deque[tuple[np.ndarray, bool]] = deque(maxlen=max(
+            self._window.maxlen + self._hangover_frames + self._preroll_frames, self._tail_frames))
         self._frames_seen = 0
         self._in_speech = False
         self._silent_frames = 0
@@ -125,19 +128,18 @@ class VadSegmenter:
 
         The start rule fires some frames into the word, and quiet onsets (a
         fricative, the first syllable of a soft voice) are often voiced frames
-        separated from the window by a short gap. Voiced frames that the
-        hangover would not have split from the window belong to the same speech,
-        so the pre-roll is counted back from the earliest of them.
+        separated from the window by a short gap. Voiced frames within one
+        hangover before the window's first voiced frame would not have been
+        split from it by the hangover, so they belong to the same speech and the
+        pre-roll is counted back from the earliest of them. The reach stops
+        there (no chaining from blip to blip through a noisy lead-in), which is
+        what bounds ``_pending``.
         """
-        first = len(pending) - self._window.maxlen
-        first = next(i for i in range(max(0, first), len(pending)) if pending[i][1])
-        hangover_frames = self.config.hangover_ms // FRAME_MS
-        for i in range(first - 1, -1, -1):
-            if first - i > hangover_frames:
-                break
-            if pending[i][1]:
-                first = i
-        return pending[max(0, first - self._preroll_frames):]
+        window_first = next(i for i in range(max(0, len(pending) - self._window.maxlen), len(pending))
+                            if pending[i][1])
+        earliest = next((i for i in range(max(0, window_first - self._hangover_frames), window_first)
+                         if pending[i][1]), window_first)
+        return pending[max(0, earliest - self._preroll_frames):]
 
     def _open(self, now: float, frames: list[tuple[np.ndarray, bool]]) -> list[VadEvent]:
         audio = np.concatenate([frame for frame, _ in frames])
@@ -150,7 +152,7 @@ class VadSegmenter:
         """End of stream: close an open segment, or hand over a voiced tail the start rule never saw whole."""
         now = self._frames_seen * FRAME_MS / 1000.0
         if not self._in_speech:
-            pending = list(self._pending)
+            pending = list(self._pending)[-self._tail_frames:]
             if sum(voiced for _, voiced in pending) < self.config.tail_voiced_frames:
                 return []
             return self._open(now, pending) + [SpeechEnd(now)]

@@ -6,7 +6,7 @@ import numpy as np
 
 from dsp.decode import decode_file
 from dsp.ring import RingBuffer
-from dsp.vad import FRAME_SAMPLES, SpeechAudio, SpeechEnd, SpeechStart, VadSegmenter, whole_frames
+from dsp.vad import FRAME_MS, FRAME_SAMPLES, SpeechAudio, SpeechEnd, SpeechStart, VadSegmenter, whole_frames
 
 
 def test_ring_buffer_is_fifo_and_bounded():
@@ -89,3 +89,29 @@ def test_the_pre_roll_counts_back_from_the_first_voiced_frame(dev_speech):
         assert len(starts) == 1
         assert abs(starts[0] - (_first_voiced_time(stream) - padding)) < 1e-6
         assert starts[0] < len(lead) / 16000
+
+
+def test_an_onset_reaches_back_one_hangover_and_no_further(dev_speech):
+    """A soft syllable up to one hangover before the speech opens the segment; one further back is left out.
+
+    The reach back (start window + hangover + pre-roll) is longer than the
+    end-of-stream tail, so the pending frames must hold it: with a gap of 18
+    frames the syllable lies 38 frames before the start rule fires.
+    """
+    speech = decode_file(dev_speech / "speechbrain_tests" / "ASR" / "spk1_snt1.wav")
+    config = VadSegmenter().config
+    hangover, padding = config.hangover_ms // FRAME_MS, config.padding_ms / 1000
+    syllable = 0.1 * speech[16000 : 16000 + FRAME_SAMPLES]
+    for gap_frames, joined in ((18, True), (30, False)):
+        stream = np.concatenate([np.zeros(16000, np.float32), syllable,
+                                 np.zeros(gap_frames * FRAME_SAMPLES, np.float32), speech])
+        judge = VadSegmenter()
+        voiced = [i for i, frame in enumerate(whole_frames(stream)) if judge.is_speech(frame)]
+        resumes = next(k for k in range(1, len(voiced)) if voiced[k] - voiced[k - 1] > 1)
+        assert (voiced[resumes] - voiced[resumes - 1] <= hangover) == joined  # the stream is what the case means
+        first = voiced[0] if joined else voiced[resumes]
+        vad = VadSegmenter()
+        events = _feed(vad, stream) + vad.flush()
+        starts = [e.time for e in events if isinstance(e, SpeechStart)]
+        assert len(starts) == 1
+        assert abs(starts[0] - (first * FRAME_SAMPLES / 16000 - padding)) < 1e-6
