@@ -105,7 +105,16 @@ def _decoder_text(decoder: dict) -> str:
             f"word bonus {decoder.get('word_score')} and blank penalty {decoder.get('blank_penalty', 0.0)} (also "
             f"applied to the greedy partials) tuned on {decoder.get('tuned_on')} "
             f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
-            f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).")
+            f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).{_width_text(decoder)}")
+
+
+def _width_text(decoder: dict) -> str:
+    sweep = decoder.get("beam_sweep")
+    if not sweep:
+        return ""
+    rows = ", ".join(f"{row['beam_size']}: WER {row['wer']:.3f} at {row['rtf']:.4f} CPU-s per audio-s" for row in sweep)
+    return (f" The width is the most accurate on the same slice whose search fits "
+            f"{decoder.get('beam_rtf_budget')} CPU-s per audio-s ({rows}; the LM weight and word bonus retuned at that width).")
 
 
 def adapt_sections(card: dict) -> list[str]:
