@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,15 @@ def test_cli_prints_one_line_per_file_and_reports_unreadable_ones(tmp_path: Path
     assert texts[0], "no transcript"
     assert texts[1] == texts[0]  # stereo FLAC of the same samples: the same words
     assert texts[2], "44.1 kHz Ogg Vorbis gave no transcript"
+
+
+def test_malloc_arenas_are_capped_unless_the_environment_says_otherwise(monkeypatch):
+    """A wide beam's per-final allocations would otherwise stay behind in one glibc arena per server thread."""
+    from models.arenas import cap_malloc_arenas
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    if not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("mallopt is glibc's")
+    assert cap_malloc_arenas() is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc read it at start: the user's setting stands
+    assert cap_malloc_arenas() is False

@@ -100,7 +100,7 @@ def widen(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: lis
         settings = BeamSettings(lm_weight=best["lm_weight"], word_score=best["word_score"], beam_size=size)
         wer, seconds = _decode_all(decoder, settings, adjusted, references)
         sweep.append({"beam_size": size, "wer": wer, "rtf": seconds / audio_seconds})
-        if seconds / audio_seconds > BEAM_RTF_BUDGET:
+        if sweep[-1]["rtf"] > BEAM_RTF_BUDGET:
             break  # wider ones only cost more
     fitting = [row for row in sweep if row["rtf"] <= BEAM_RTF_BUDGET] or sweep[:1]
     width = min(fitting, key=lambda row: row["wer"])
