@@ -84,9 +84,9 @@ def test_exports_all_artifacts(trained: Path):
         assert (trained / name).is_file(), name
     card = json.loads((trained / "model.json").read_text())
     assert card["decoder"]["type"] == "beam"
-    sweep = card["decoder"]["beam_sweep"]  # the width is the best the tuning slice found within the search budget
-    fitting = [row for row in sweep if row["rtf"] <= card["decoder"]["beam_rtf_budget"]] or sweep[:1]
-    assert card["decoder"]["beam_size"] in [row["beam_size"] for row in fitting]
+    decoder = card["decoder"]  # the beam is the best the tuning slice found within the search budget
+    fitting = [row for row in decoder["beam_sweep"] if row["rtf"] <= decoder["beam_rtf_budget"]] or decoder["beam_sweep"][:1]
+    assert (decoder["beam_size"], decoder["beam_size_token"]) in [(r["beam_size"], r["beam_size_token"]) for r in fitting]
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
     assert "training" in card and "finetune" in card and "adapt" in card
     assert card["data"]["train"]["by_kind"]["natural"] == 16  # 8 natural utterances, 2 renderings each

@@ -107,7 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(log.read_text()) if log.exists() else {}
     log.write_text(json.dumps({**previous, **timings}, indent=2))
+    _record_in_card(args.models_dir / "model.json", timings)
     return 0
+
+
+def _record_in_card(card_path: Path, timings: dict[str, float]) -> None:
+    """Each stage's last wall time goes into the model card too: the work dir is a cache, the card ships.
+
+    Without this a report written after a session that reran only some stages
+    listed only those; the card keeps the latest time of every stage.
+    """
+    if not card_path.exists() or not timings:
+        return
+    card = json.loads(card_path.read_text())
+    card["stage_seconds"] = {**card.get("stage_seconds", {}), **timings}
+    card_path.write_text(json.dumps(card, indent=2))
 
 
 if __name__ == "__main__":

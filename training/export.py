@@ -135,7 +135,7 @@ def run_export(args: Namespace) -> dict:
     keep = {}
     if existing.exists():
         previous = json.loads(existing.read_text())
-        sections = ("decoder", "training", "finetune", "normalization", *adapt_sections(previous))
+        sections = ("decoder", "training", "finetune", "normalization", "stage_seconds", *adapt_sections(previous))
         keep = {k: previous[k] for k in sections if k in previous}
     card = model_card(stack, data_card, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))

@@ -28,10 +28,16 @@ from training.wer import corpus_wer
 LM_FILE = "lm.arpa"
 LM_WEIGHTS = (0.6, 1.0, 1.5, 2.0, 2.5, 3.0)
 WORD_SCORES = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0)
-BEAM_SIZES = (32, 64, 128, 256)
-# CPU seconds of beam search per second of audio, one thread. The whole path (features, model,
-# beam) must stay under a quarter of pocketsphinx's, about 0.05 here: this leaves room for the rest.
-BEAM_RTF_BUDGET = 0.03
+BEAM_SIZES = (32, 64, 128, 256, 512, 1024)
+# Characters each frame may extend a hypothesis with. Past the few likeliest the rest almost never
+# survive the LM, so fewer tokens buy a wider beam at the same cost (tuning slice, cycle-4 model:
+# width 512 keeping 4 tokens beat 256 keeping 12 on WER and on CPU time).
+BEAM_TOKENS = (4, 6, 12)
+# CPU seconds of beam search per second of audio, one thread. The whole path must stay under a quarter
+# of pocketsphinx's (about 0.05 here), and the search holds the GIL, so concurrent streams' finals queue
+# behind each other: `python -m bench` held 24 real-time streams on 2 cores at 0.0025 and 10 at
+# 0.013-0.019 (its target is 8). 0.02 keeps both.
+BEAM_RTF_BUDGET = 0.02
 
 
 GENERAL_WORDS = 20000
@@ -85,25 +91,29 @@ def _decode_all(decoder: LexiconBeamDecoder, settings: BeamSettings, adjusted: l
 
 def widen(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], audio_seconds: float,
           best: dict) -> dict:
-    """The beam width for finals: the most accurate on the tuning slice whose search fits ``BEAM_RTF_BUDGET``.
+    """The beam for finals: the most accurate width and token count on the tuning slice within ``BEAM_RTF_BUDGET``.
 
-    The grid runs at the narrowest width because it decodes the slice 108
+    The grid runs at the narrowest beam because it decodes the slice 108
     times; a wider beam keeps word sequences the narrow one pruned before the
     LM could favour them, which on the tuning slice bought more than any LM
-    setting (WER 0.371 at 32, 0.318 at 128, cycle-3 model). The LM weight and
-    word bonus are then retuned around the grid's best at the chosen width,
-    since a wider beam can afford a heavier LM.
+    setting (WER 0.371 at 32, 0.318 at 128, cycle-3 model). Keeping fewer
+    tokens per frame pays for width. The LM weight and word bonus are then
+    retuned around the grid's best with the chosen beam, since a wider beam
+    can afford a heavier LM.
     """
     adjusted = [penalize_blank(l, best["blank_penalty"]) for l in logits]
     sweep = []
-    for size in tqdm(BEAM_SIZES, desc="lm/width"):
-        settings = BeamSettings(lm_weight=best["lm_weight"], word_score=best["word_score"], beam_size=size)
-        wer, seconds = _decode_all(decoder, settings, adjusted, references)
-        sweep.append({"beam_size": size, "wer": wer, "rtf": seconds / audio_seconds})
-        if sweep[-1]["rtf"] > BEAM_RTF_BUDGET:
-            break  # wider ones only cost more
+    for tokens in BEAM_TOKENS:
+        for size in tqdm(BEAM_SIZES, desc=f"lm/width ({tokens} tokens)"):
+            settings = BeamSettings(lm_weight=best["lm_weight"], word_score=best["word_score"], beam_size=size,
+                                    beam_size_token=tokens)
+            wer, seconds = _decode_all(decoder, settings, adjusted, references)
+            sweep.append({"beam_size": size, "beam_size_token": tokens, "wer": wer, "rtf": seconds / audio_seconds})
+            if sweep[-1]["rtf"] > BEAM_RTF_BUDGET:
+                break  # wider ones only cost more
     fitting = [row for row in sweep if row["rtf"] <= BEAM_RTF_BUDGET] or sweep[:1]
-    width = min(fitting, key=lambda row: row["wer"])
+    beam = min(fitting, key=lambda row: (row["wer"], row["rtf"]))
+    shape = {"beam_size": beam["beam_size"], "beam_size_token": beam["beam_size_token"]}
     around = []
     for lm_weight, word_score in tqdm(list(itertools.product(
             (best["lm_weight"] - 0.5, best["lm_weight"], best["lm_weight"] + 0.5),
@@ -111,14 +121,13 @@ def widen(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: lis
         if lm_weight <= 0:
             continue
         if (lm_weight, word_score) == (best["lm_weight"], best["word_score"]):
-            wer = width["wer"]
+            wer = beam["wer"]
         else:
-            settings = BeamSettings(lm_weight=lm_weight, word_score=word_score, beam_size=width["beam_size"])
+            settings = BeamSettings(lm_weight=lm_weight, word_score=word_score, **shape)
             wer = _decode_all(decoder, settings, adjusted, references)[0]
         around.append({"lm_weight": lm_weight, "word_score": word_score, "wer": wer})
     chosen = min(around, key=lambda row: row["wer"])
-    return {"sweep": sweep, "around": around,
-            "best": dict(best, **chosen, beam_size=width["beam_size"], beam_rtf=width["rtf"])}
+    return {"sweep": sweep, "around": around, "best": dict(best, **chosen, **shape, beam_rtf=beam["rtf"])}
 
 
 def run_lm(args: Namespace) -> dict:
@@ -141,7 +150,8 @@ def run_lm(args: Namespace) -> dict:
     raw = json.loads(card_path.read_text())
     raw["decoder"] = {"type": "beam", "lm": LM_FILE, "lm_weight": best["lm_weight"], "word_score": best["word_score"],
                       "blank_penalty": best["blank_penalty"],
-                      **{k: v for k, v in BeamSettings(beam_size=best["beam_size"]).__dict__.items()
+                      **{k: v for k, v in BeamSettings(beam_size=best["beam_size"],
+                                                        beam_size_token=best["beam_size_token"]).__dict__.items()
                          if k.startswith("beam")},
                       "beam_rtf_on_tuning": round(best["beam_rtf"], 4), "beam_rtf_budget": BEAM_RTF_BUDGET,
                       "beam_sweep": [{k: round(v, 4) for k, v in row.items()} for row in result["sweep"]],

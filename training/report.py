@@ -112,9 +112,11 @@ def _width_text(decoder: dict) -> str:
     sweep = decoder.get("beam_sweep")
     if not sweep:
         return ""
-    rows = ", ".join(f"{row['beam_size']}: WER {row['wer']:.3f} at {row['rtf']:.4f} CPU-s per audio-s" for row in sweep)
-    return (f" The width is the most accurate on the same slice whose search fits "
-            f"{decoder.get('beam_rtf_budget')} CPU-s per audio-s ({rows}; the LM weight and word bonus retuned at that width).")
+    rows = ", ".join(f"{row['beam_size']}×{row.get('beam_size_token', decoder.get('beam_size_token'))}: "
+                     f"WER {row['wer']:.3f} at {row['rtf']:.4f} CPU-s per audio-s" for row in sweep)
+    return (f" The beam (width × tokens kept per frame: {decoder.get('beam_size')}×{decoder.get('beam_size_token')}) "
+            f"is the most accurate on the same slice whose search fits {decoder.get('beam_rtf_budget')} CPU-s per "
+            f"audio-s ({rows}; the LM weight and word bonus retuned with that beam).")
 
 
 def adapt_sections(card: dict) -> list[str]:
@@ -142,7 +144,9 @@ def _model_section(card: dict, context: dict) -> list[str]:
     model = card.get("model", {})
     data = card.get("data", {})
     train = data.get("train", {})
-    timings = context.get("timings", {})
+    order = ["data", "train", "finetune", "adapt", "export", "lm", "evaluate"]
+    timings = {k: v for k, v in sorted(context.get("timings", {}).items(),
+                                       key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))}
     lines = [
         "## Model", "",
         f"Causal convolutional CTC over characters: a stride-{model.get('stride')} stem convolution then "
@@ -163,7 +167,8 @@ def _model_section(card: dict, context: dict) -> list[str]:
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
         "## Reproduce", "",
         "```", "pip install -r training/requirements.txt", "python -m training all", "```", "",
-        f"Stage wall times on the machine above (2 cores, shared with other work during this run): "
+        f"Latest wall time of each stage, from the model card (2-core machines like the one above; stages rerun "
+        f"in different sessions, some beside other work): "
         f"{', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}. " + _training_text(card),
     ]
     return lines
