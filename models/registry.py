@@ -10,6 +10,7 @@ import numpy as np
 
 from dsp.vad import VadConfig
 from models.arenas import cap_malloc_arenas
+from models.blas_threads import limit_blas_threads
 from models.engine import AcousticModel, ModelCard, ModelLoadError
 from models.lm_decoder import HAVE_FLASHLIGHT, BeamSettings, LexiconBeamDecoder
 from models.session import Final, TranscriptionSession, transcribe_samples
@@ -29,6 +30,7 @@ class ModelRegistry:
     def __init__(self, models_dir: Path = DEFAULT_MODELS_DIR, default: str | None = None, threads: int = 1,
                  pool_size: int = 4, vad: VadConfig = VadConfig()) -> None:
         cap_malloc_arenas()  # before the threads that decode exist: see models/arenas.py
+        limit_blas_threads()  # the spinning BLAS worker only takes CPU from other streams: models/blas_threads.py
         self.models_dir = Path(models_dir)
         self.vad = vad  # every session's segmenter settings (the server's --vad-mode)
         self.card = ModelCard.load(self.models_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -154,3 +155,20 @@ def test_malloc_arenas_are_capped_unless_the_environment_says_otherwise(monkeypa
     assert cap_malloc_arenas() is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc read it at start: the user's setting stands
     assert cap_malloc_arenas() is False
+
+
+def _blas_threads_after_a_registry(env: dict) -> int:
+    code = ("from models.registry import ModelRegistry; ModelRegistry(); from threadpoolctl import threadpool_info; "
+            "print(max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120, check=True)
+    return int(result.stdout.split()[-1])
+
+
+def test_a_registry_leaves_numpy_one_blas_thread_unless_the_environment_says_otherwise():
+    """OpenBLAS's spinning worker took CPU from other streams for nothing (models/blas_threads.py)."""
+    from models.blas_threads import BLAS_THREAD_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARIABLES}
+    assert _blas_threads_after_a_registry(env) == 1
+    assert _blas_threads_after_a_registry({**env, "OPENBLAS_NUM_THREADS": "2"}) == 2
