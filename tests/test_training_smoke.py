@@ -85,8 +85,10 @@ def test_exports_all_artifacts(trained: Path):
     card = json.loads((trained / "model.json").read_text())
     assert card["decoder"]["type"] == "beam"
     decoder = card["decoder"]  # the beam is the best the tuning slice found within the search budget
-    fitting = [row for row in decoder["beam_sweep"] if row["rtf"] <= decoder["beam_rtf_budget"]] or decoder["beam_sweep"][:1]
-    assert (decoder["beam_size"], decoder["beam_size_token"]) in [(r["beam_size"], r["beam_size_token"]) for r in fitting]
+    sweep = decoder["beam_sweep"]
+    fitting = [row for row in sweep if row["rtf"] <= decoder["beam_rtf_budget"]] or sweep[:1]
+    chosen = (decoder["beam_size"], decoder["beam_size_token"])
+    assert chosen in [(row["beam_size"], row["beam_size_token"]) for row in fitting]
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
     assert "training" in card and "finetune" in card and "adapt" in card
     assert card["data"]["train"]["by_kind"]["natural"] == 16  # 8 natural utterances, 2 renderings each

@@ -35,7 +35,7 @@ BEAM_SIZES = (32, 64, 128, 256, 512, 1024)
 BEAM_TOKENS = (4, 6, 12)
 # CPU seconds of beam search per second of audio, one thread. The whole path must stay under a quarter
 # of pocketsphinx's (about 0.05 here), and the search holds the GIL, so concurrent streams' finals queue
-# behind each other: `python -m bench` held 24 real-time streams on 2 cores at 0.0025 and 10 at
+# behind each other: `python -m bench` held 24 real-time streams on 2 cores at 0.0025 and 8-10 at
 # 0.013-0.019 (its target is 8). 0.02 keeps both.
 BEAM_RTF_BUDGET = 0.02
 
