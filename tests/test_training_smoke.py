@@ -72,6 +72,15 @@ def test_each_adapt_cycle_trains_on_its_share_of_the_natural_set_and_keeps_its_o
     assert second["utterances"] - first["utterances"] == 4  # natural items 6 and 7, two renderings each
 
 
+def test_stage_times_go_to_the_card_once_it_exists_and_to_the_work_dir_always(pipeline):
+    """The card ships and keeps every stage's latest time; the work dir holds those run before the card existed."""
+    work, models = pipeline
+    card = json.loads((models / "model.json").read_text())
+    assert {"export", "lm"} <= card["stage_seconds"].keys()
+    log = json.loads((work / "timings.json").read_text())
+    assert {"data", "train", "finetune", "adapt", "export", "lm"} <= log.keys()
+
+
 def test_adapt_cycles_and_budgets_must_pair_up():
     cmd = [sys.executable, "-m", "training", "adapt", "--natural-utterances", "6", "8", "--adapt-minutes", "1"]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)

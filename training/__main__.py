@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+from training import STAGES
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("stage", choices=["data", "train", "finetune", "adapt", "export", "lm", "evaluate", "all"])
+    parser.add_argument("stage", choices=[*STAGES, "all"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
                         help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--work-dir", type=Path, default=REPO / ".cache" / "training",
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--natural-utterances and --adapt-minutes take one value per adapt cycle")
     if args.adapt_cycle is not None and not 1 <= args.adapt_cycle <= len(args.adapt_minutes):
         parser.error(f"--adapt-cycle is 1..{len(args.adapt_minutes)}")
-    stages = ["data", "train", "finetune", "adapt", "export", "lm", "evaluate"] if args.stage == "all" else [args.stage]
+    stages = STAGES if args.stage == "all" else [args.stage]
     timings = {}
     for stage in stages:
         start = time.time()
@@ -103,25 +105,24 @@ def main(argv: list[str] | None = None) -> int:
             run_evaluate(args)
         timings[stage] = round(time.time() - start, 1)
         print(f"[training] {stage} done in {timings[stage]} s", file=sys.stderr)
-    log = args.work_dir / "timings.json"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(log.read_text()) if log.exists() else {}
-    log.write_text(json.dumps({**previous, **timings}, indent=2))
-    _record_in_card(args.models_dir / "model.json", timings)
+        _record_stage_times(args.work_dir / "timings.json", args.models_dir / "model.json", timings)
     return 0
 
 
-def _record_in_card(card_path: Path, timings: dict[str, float]) -> None:
-    """Each stage's last wall time goes into the model card too: the work dir is a cache, the card ships.
+def _record_stage_times(log: Path, card_path: Path, timings: dict[str, float]) -> None:
+    """After each stage, so that the evaluate stage of ``all`` reports the stages run before it.
 
-    Without this a report written after a session that reran only some stages
-    listed only those; the card keeps the latest time of every stage.
+    The model card keeps the latest time of every stage, because the work dir
+    is a cache that a later session may not have; the work dir's log holds the
+    times of stages run before a card existed (a fresh ``--models-dir``).
     """
-    if not card_path.exists() or not timings:
-        return
-    card = json.loads(card_path.read_text())
-    card["stage_seconds"] = {**card.get("stage_seconds", {}), **timings}
-    card_path.write_text(json.dumps(card, indent=2))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(log.read_text()) if log.exists() else {}
+    log.write_text(json.dumps({**previous, **timings}, indent=2))
+    if card_path.exists():
+        card = json.loads(card_path.read_text())
+        card["stage_seconds"] = {**card.get("stage_seconds", {}), **timings}
+        card_path.write_text(json.dumps(card, indent=2))
 
 
 if __name__ == "__main__":

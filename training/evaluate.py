@@ -175,8 +175,8 @@ def run_evaluate(args: Namespace) -> list[SystemResult]:
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
         "dev_clips": len(dev), "dev_minutes": round(sum(c.seconds for c in dev) / 60, 2),
         "digit_clips": len(digits), "evaluate_seconds": round(time.time() - started, 1),
-        # the card keeps every stage's latest time; this work dir's log adds a run not yet recorded there
-        "timings": {**registry.card.raw.get("stage_seconds", {}), **_read_json(args.work_dir / "timings.json")},
+        # the card keeps every stage's latest time; the work dir's log only adds stages run before a card existed
+        "timings": {**_read_json(args.work_dir / "timings.json"), **registry.card.raw.get("stage_seconds", {})},
         "card": registry.card.raw,
     }
     write_report(args.models_dir, results, reference, context)

@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from training import STAGES
+
 
 def _fmt(value, digits: int = 3) -> str:
     if value is None or value != value:  # None or NaN
@@ -144,9 +146,8 @@ def _model_section(card: dict, context: dict) -> list[str]:
     model = card.get("model", {})
     data = card.get("data", {})
     train = data.get("train", {})
-    order = ["data", "train", "finetune", "adapt", "export", "lm", "evaluate"]
-    timings = {k: v for k, v in sorted(context.get("timings", {}).items(),
-                                       key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))}
+    timings = context.get("timings", {})
+    timings = {stage: timings[stage] for stage in STAGES if stage in timings}
     lines = [
         "## Model", "",
         f"Causal convolutional CTC over characters: a stride-{model.get('stride')} stem convolution then "
