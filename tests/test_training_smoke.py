@@ -42,7 +42,7 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
     _run("train", *common, "--channels", "32", "--blocks", "2", "--max-steps", "4", "--batch-frames", "6000",
          work=work, models=models)
     _run("finetune", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
-    cycles = ["--natural-utterances", "6", "8", "--adapt-minutes", "1", "1"]
+    cycles = ["--natural-utterances", "6", "4:8", "--adapt-minutes", "1", "1"]
     _run("data", *common, *data, *cycles, work=work, models=models)
     _run("adapt", *common, *cycles, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
     _run("export", *common, work=work, models=models)
@@ -65,11 +65,12 @@ def test_a_longer_natural_list_extends_the_rendered_set(pipeline):
     assert sorted({i.split("#")[0] for i in rendered}) == [i["id"] for i in items]
 
 
-def test_each_adapt_cycle_trains_on_its_share_of_the_natural_set_and_keeps_its_own_record(trained: Path):
+def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_own_record(trained: Path):
     card = json.loads((trained / "model.json").read_text())
     first, second = card["adapt"], card["adapt2"]
     assert first["history"] and second["history"]
-    assert second["utterances"] - first["utterances"] == 4  # natural items 6 and 7, two renderings each
+    assert first["utterances"] - second["utterances"] == 4  # items 0..5 against 4..7, two renderings each
+    assert first["natural_items"] == [0, 6] and second["natural_items"] == [4, 8]
 
 
 def test_stage_times_go_to_the_card_once_it_exists_and_to_the_work_dir_always(pipeline):

@@ -123,7 +123,7 @@ def flush_frames(config: ModelConfig) -> int:
 
 def run_export(args: Namespace) -> dict:
     from training.train import load_trained_stack
-    from training.render import load_shards
+    from training.render import load_shards, merge_data_cards
 
     models_dir: Path = args.models_dir
     stack = load_trained_stack(models_dir)
@@ -137,6 +137,7 @@ def run_export(args: Namespace) -> dict:
         previous = json.loads(existing.read_text())
         sections = ("decoder", "training", "finetune", "normalization", "stage_seconds", *adapt_sections(previous))
         keep = {k: previous[k] for k in sections if k in previous}
+        data_card = merge_data_cards(previous.get("data", {}), data_card or {})
     card = model_card(stack, data_card, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))
     for variant, path in paths.items():

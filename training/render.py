@@ -70,14 +70,21 @@ def _render_one(args: tuple[dict, int, bool, dict]) -> list[tuple[str, str, np.n
 
 def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed: int = 0,
                   augmented: bool = True, workers: int | None = None, desc: str = "render",
-                  prefix: str = "shard") -> dict:
-    """Write ``out_dir/PREFIX-NNNN.npz``; skips shards already written. Returns a data card."""
+                  prefix: str = "shard", first_item: int = 0) -> dict:
+    """Write ``out_dir/PREFIX-NNNN.npz``; skips shards already written. Returns a data card.
+
+    Shards that end before ``first_item`` are not rendered (a later adapt
+    cycle's range), but keep their numbers, so rendering them later fills in
+    the same files a full run writes.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     shards = [items[i : i + SHARD_SIZE] for i in range(0, len(items), SHARD_SIZE)]
     with Pool(workers) as pool:
         for index, shard in enumerate(tqdm(shards, desc=desc, unit="shard")):
             path = out_dir / f"{prefix}-{index:04d}.npz"
+            if (index + 1) * SHARD_SIZE <= first_item:
+                continue
             if path.exists() and _rendered_count(path) == sum(item.get("copies", 1) for item in shard):
                 continue  # a short last shard of a list since extended is rendered again, whole
             rendered = pool.map(_render_one, [(item, seed, augmented, config.to_dict()) for item in shard],
@@ -114,22 +121,48 @@ def load_shards(directory: Path, pattern: str = "shard-*.npz") -> tuple[list[np.
 
 
 def summarize_shards(directory: Path) -> dict:
-    """Hours, utterances, voices and augmentation counts: the data card of one split."""
-    seconds = 0.0
-    kinds: Counter = Counter()
-    voices: set[str] = set()
-    augmentation: Counter = Counter()
-    count = 0
+    """Hours, utterances, voices and augmentation counts: the data card of one split.
+
+    Each shard's own counts are kept too (``shards``), so that a card can be
+    merged with the card of shards rendered in another session (see
+    ``merge_data_cards``): a later adapt cycle renders only its own range.
+    """
+    shards = {}
     for path in sorted(directory.glob("shard-*.npz")):
         if path.name.endswith(".tmp.npz"):
             continue
-        data = np.load(path)
-        seconds += float(data["seconds"].sum())
-        count += len(data["ids"])
-        for item_id, applied in zip(data["ids"], data["augmentations"]):
-            kinds[str(item_id).split("/")[0]] += 1
-            augmentation.update(a for a in str(applied).split(",") if a)
+        with np.load(path) as data:
+            kinds = Counter(str(item_id).split("/")[0] for item_id in data["ids"])
+            augmentation = Counter(a for applied in data["augmentations"] for a in str(applied).split(",") if a)
+            shards[path.name] = {"utterances": len(data["ids"]), "seconds": round(float(data["seconds"].sum()), 1),
+                                 "by_kind": dict(kinds), "augmentation_counts": dict(augmentation)}
+    voices: set[str] = set()
     for item_file in directory.glob("items*.json"):
         voices |= {i["voice"] for i in json.loads(item_file.read_text()) if "voice" in i}
-    return {"utterances": count, "hours": round(seconds / 3600, 2), "by_kind": dict(kinds),
-            "voices": len(voices), "augmentation_counts": dict(augmentation)}
+    return _totals(shards, len(voices))
+
+
+def _totals(shards: dict[str, dict], voices: int) -> dict:
+    kinds: Counter = Counter()
+    augmentation: Counter = Counter()
+    for shard in shards.values():
+        kinds.update(shard["by_kind"])
+        augmentation.update(shard["augmentation_counts"])
+    return {"utterances": sum(s["utterances"] for s in shards.values()),
+            "hours": round(sum(s["seconds"] for s in shards.values()) / 3600, 2), "by_kind": dict(kinds),
+            "voices": voices, "augmentation_counts": dict(augmentation), "shards": shards}
+
+
+def merge_data_cards(previous: dict, current: dict) -> dict:
+    """The data a model was trained on across sessions: every shard either card saw, the current one's winning.
+
+    A shard's name fixes its items and seeds, so the same name rendered in two
+    sessions holds the same utterances.
+    """
+    merged = {**previous, **current}
+    for split in ("train", "tune"):
+        old, new = previous.get(split, {}), current.get(split, {})
+        if "shards" in old or "shards" in new:
+            merged[split] = _totals({**old.get("shards", {}), **new.get("shards", {})},
+                                    max(old.get("voices", 0), new.get("voices", 0)))
+    return merged

@@ -137,6 +137,9 @@ def _training_text(card: dict) -> str:
         history = record.get("history", [])
         if history:
             mix = f" on {record['utterances']} utterances" if record.get("utterances") else ""
+            if record.get("natural_items"):
+                first, end = record["natural_items"]
+                mix += f" (natural items {first}–{end - 1})"
             parts.append(f"{label}: {history[-1]['steps']} steps{mix} in {record['seconds'] / 60:.0f} min, peak "
                          f"learning rate {record.get('learning_rate')}, last epoch loss {history[-1]['loss']:.3f}.")
     return " ".join(parts) or "Training record: not in the card."

@@ -24,19 +24,27 @@ def run_data(args: Namespace) -> dict:
     splits = build_item_list(args.shared, base, args.tts_utterances, args.fsdd_copies, args.noise_utterances,
                              seed=args.seed, tune_count=args.tune_utterances)
     natural = [v for v in voices if v.engine in NATURAL_ENGINES]
-    lists = [("train", "items.json", "shard", splits["train"]), ("tune", "items.json", "shard", splits["tune"]),
+    ranges = _cycle_ranges(args)
+    lists = [("train", "items.json", "shard", splits["train"], 0), ("tune", "items.json", "shard", splits["tune"], 0),
              ("train", "items-natural.json", "shard-natural",
-              natural_items(args.shared, natural, max(args.natural_utterances), args.natural_copies,
-                           seed=args.seed))]
-    for split, list_name, prefix, items in lists:
+              natural_items(args.shared, natural, max(end for _, end in ranges), args.natural_copies,
+                            seed=args.seed), min(start for start, _ in ranges))]
+    for split, list_name, prefix, items, first_item in lists:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
         items = _saved_or_extended(directory / list_name, items)
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
-                                    prefix=prefix)
+                                    prefix=prefix, first_item=first_item)
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
     print(json.dumps(card, indent=2))
     return card
+
+
+def _cycle_ranges(args: Namespace) -> list[tuple[int, int]]:
+    """The natural ranges to render: every cycle's, or only ``--adapt-cycle``'s when one is named."""
+    if args.adapt_cycle:
+        return [args.natural_utterances[args.adapt_cycle - 1]]
+    return list(args.natural_utterances)
 
 
 def _saved_or_extended(item_file: Path, items: list[dict]) -> list[dict]:

@@ -95,8 +95,8 @@ def run_adapt_cycles(args: Namespace) -> None:
 def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     """One adapt cycle: a new learning-rate cycle on the natural voices (Kokoro, festival, flite).
 
-    Cycle K trains on the first ``--natural-utterances`` N_K items of the
-    natural list, so the cycles of a run that rendered the largest set at once
+    Cycle K trains on its ``--natural-utterances`` range of one seeded
+    natural list, so the cycles of a run that rendered the whole set at once
     see what the shipped model's cycles saw when the set grew between them.
     A random share of the base synthetic set stays in the mix so the model does
     not forget what it learned there; the real FSDD digits are repeated as in
@@ -104,20 +104,21 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     """
     features, texts, ids = _load_training_shards(args, "shard-*.npz")
     rng = np.random.default_rng(args.seed)
-    natural_count = args.natural_utterances[cycle - 1]
-    keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural_count, rng, args.adapt_base_share)]
+    natural = args.natural_utterances[cycle - 1]
+    keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural, rng, args.adapt_base_share)]
     features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
     features, texts = _repeat(features, texts, ids, "fsdd/", args.finetune_fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
     return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
-                minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200)
+                minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200,
+                record={"natural_items": list(natural)})
 
 
-def _in_adapt_mix(item_id: str, natural_count: int, rng: np.random.Generator, base_share: float) -> bool:
-    """Natural items below the cycle's count, all FSDD and noise, a random ``base_share`` of the base TTS set."""
+def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float) -> bool:
+    """Natural items in the cycle's range, all FSDD and noise, a random ``base_share`` of the base TTS set."""
     if item_id.startswith("natural/"):
-        return int(item_id.split("/")[1].split("#")[0]) < natural_count
+        return natural[0] <= int(item_id.split("/")[1].split("#")[0]) < natural[1]
     return not item_id.startswith("tts/") or rng.random() < base_share
 
 
@@ -141,7 +142,7 @@ def _load_training_shards(args: Namespace, pattern: str):
 
 
 def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args: Namespace, name: str,
-         learning_rate: float, minutes: float | None, epochs: int, warmup: int) -> Path:
+         learning_rate: float, minutes: float | None, epochs: int, warmup: int, record: dict | None = None) -> Path:
     """Fit with checkpoints ``work/NAME.*`` (resumable), then save ``models/normal_model.*``."""
     work: Path = args.work_dir
     model = build_training_model(stack)
@@ -175,11 +176,13 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
         model.fit(batches, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=[schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
     section = "training" if name == "checkpoint" else name
-    return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate, len(features))
+    return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate, len(features),
+                        record)
 
 
 def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, history: list[dict], seconds: float,
-                 section: str = "training", learning_rate: float | None = None, utterances: int | None = None) -> Path:
+                 section: str = "training", learning_rate: float | None = None, utterances: int | None = None,
+                 record: dict | None = None) -> Path:
     models_dir: Path = args.models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     inference = build_training_model(stack)  # same layers, uncompiled: no optimizer state in the files
@@ -187,11 +190,13 @@ def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, histor
     inference.save(models_dir / "normal_model.keras")
     card_path = models_dir / "model.json"
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if section == "training":  # a model from scratch: the data earlier models saw is not its data
+        card.pop("data", None)
     card["model"] = stack.config.to_dict()
     card["normalization"] = {"mean": stack.mean.round(5).tolist(), "std": stack.std.round(5).tolist()}
     card[section] = {"seconds": round(seconds, 1), "history": history[-50:],
                      "batch_frames": args.batch_frames, "learning_rate": learning_rate or args.learning_rate,
-                     "utterances": utterances}
+                     "utterances": utterances, **(record or {})}
     card_path.write_text(json.dumps(card, indent=2))
     return models_dir / "normal_model.h5"
 
