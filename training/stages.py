@@ -36,7 +36,9 @@ def run_data(args: Namespace) -> dict:
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
                                     prefix=prefix, first_item=first_item)
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
-    print(json.dumps(card, indent=2))
+    summary = {k: ({key: v for key, v in value.items() if key != "shards"} if isinstance(value, dict) else value)
+               for k, value in card.items()}  # the per-shard counts stay in the file, not on the console
+    print(json.dumps(summary, indent=2))
     return card
 
 
