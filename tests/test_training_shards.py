@@ -8,7 +8,7 @@ import pytest
 
 from dsp.features import FeatureConfig
 from training import natural_range, render
-from training.render import merge_data_cards, render_shards
+from training.render import merge_data_cards, render_shards, with_shards, without_shards
 
 pytest.importorskip("tqdm", reason="training requirements (training/requirements.txt) not installed")
 
@@ -40,6 +40,15 @@ def test_cards_of_two_sessions_merge_by_shard(tmp_path, monkeypatch):
     assert sorted(merged["train"]["shards"]) == ["shard-0000.npz", "shard-0001.npz", "shard-0002.npz"]
     assert merged["train"]["shards"]["shard-0002.npz"] == second["shards"]["shard-0002.npz"]
     assert merged["train"]["augmentation_counts"] == {"noise_only": 6}
+
+
+def test_per_shard_counts_split_off_the_card_and_join_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "SHARD_SIZE", 2)
+    card = {"engines": ["espeak"], "train": render_shards(_noise_items(4), tmp_path, FeatureConfig(), workers=1)}
+    totals, shards = without_shards(card)
+    assert "shards" not in totals["train"] and totals["train"]["utterances"] == 4
+    assert sorted(shards["train"]) == ["shard-0000.npz", "shard-0001.npz"]
+    assert with_shards(totals, shards) == card
 
 
 @pytest.mark.parametrize("text, expected", [("5000", (0, 5000)), ("5000:7500", (5000, 7500)), (":8", (0, 8))])

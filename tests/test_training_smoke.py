@@ -102,6 +102,9 @@ def test_exports_all_artifacts(trained: Path):
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
     assert "training" in card and "finetune" in card and "adapt" in card
     assert card["data"]["train"]["by_kind"]["natural"] == 16  # 8 natural utterances, 2 renderings each
+    shards = json.loads((trained / card["data"]["shards_file"]).read_text())  # kept out of the card, adding up to it
+    assert "shards" not in card["data"]["train"]
+    assert sum(s["utterances"] for s in shards["train"].values()) == card["data"]["train"]["utterances"]
 
 
 def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, dev_speech):

@@ -123,7 +123,7 @@ def flush_frames(config: ModelConfig) -> int:
 
 def run_export(args: Namespace) -> dict:
     from training.train import load_trained_stack
-    from training.render import load_shards, merge_data_cards
+    from training.render import SHARDS_FILE, load_shards, merge_data_cards, with_shards, without_shards
 
     models_dir: Path = args.models_dir
     stack = load_trained_stack(models_dir)
@@ -131,15 +131,21 @@ def run_export(args: Namespace) -> dict:
     paths = convert_variants(stack, models_dir, calibration[:40])
     data_card_path = args.work_dir / "data_card.json"
     data_card = json.loads(data_card_path.read_text()) if data_card_path.exists() else None
-    existing = models_dir / "model.json"
+    existing, shards_path = models_dir / "model.json", models_dir / SHARDS_FILE
     keep = {}
     if existing.exists():
         previous = json.loads(existing.read_text())
         sections = ("decoder", "training", "finetune", "normalization", "stage_seconds", *adapt_sections(previous))
         keep = {k: previous[k] for k in sections if k in previous}
-        data_card = merge_data_cards(previous.get("data", {}), data_card or {})
-    card = model_card(stack, data_card, keep)
+        previous_data = previous.get("data", {})
+        if shards_path.exists():
+            previous_data = with_shards(previous_data, json.loads(shards_path.read_text()))
+        data_card = merge_data_cards(previous_data, data_card or {})
+    totals, shards = without_shards(data_card or {})
+    card = model_card(stack, {**totals, "shards_file": SHARDS_FILE} if shards else totals, keep)
     (models_dir / "model.json").write_text(json.dumps(card, indent=2))
+    if shards:
+        shards_path.write_text(json.dumps(shards, indent=1))
     for variant, path in paths.items():
         print(f"{variant:13s} {path.stat().st_size / 1e6:6.2f} MB  {path}")
     return card

@@ -153,6 +153,27 @@ def _totals(shards: dict[str, dict], voices: int) -> dict:
             "voices": voices, "augmentation_counts": dict(augmentation), "shards": shards}
 
 
+SHARDS_FILE = "data_shards.json"  # beside models/model.json: the per-shard counts behind its data totals
+
+
+def without_shards(card: dict) -> tuple[dict, dict]:
+    """A data card's totals, and its per-shard counts by split.
+
+    The counts run to a thousand lines; they live in a file of their own so
+    the model card stays readable, and only export needs them (to add up).
+    """
+    totals = {k: ({key: v for key, v in value.items() if key != "shards"} if isinstance(value, dict) else value)
+              for k, value in card.items()}
+    shards = {k: value["shards"] for k, value in card.items() if isinstance(value, dict) and "shards" in value}
+    return totals, shards
+
+
+def with_shards(card: dict, shards: dict) -> dict:
+    """The inverse of :func:`without_shards`."""
+    return {k: ({**value, "shards": shards[k]} if k in shards and isinstance(value, dict) else value)
+            for k, value in card.items()}
+
+
 def merge_data_cards(previous: dict, current: dict) -> dict:
     """The data a model was trained on across sessions: every shard either card saw, the current one's winning.
 

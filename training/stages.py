@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dsp.features import FeatureConfig
 from training.corpus import build_item_list, natural_items
-from training.render import render_shards
+from training.render import render_shards, without_shards
 from training.voices import NATURAL_ENGINES, available_voices
 
 BASE_ENGINES = ("espeak", "flite")  # the large pre-training set; natural voices come in the adapt stage
@@ -36,9 +36,7 @@ def run_data(args: Namespace) -> dict:
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
                                     prefix=prefix, first_item=first_item)
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
-    summary = {k: ({key: v for key, v in value.items() if key != "shards"} if isinstance(value, dict) else value)
-               for k, value in card.items()}  # the per-shard counts stay in the file, not on the console
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(without_shards(card)[0], indent=2))  # the per-shard counts stay in the file
     return card
 
 

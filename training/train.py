@@ -19,7 +19,7 @@ import numpy as np
 
 from training.batches import CTCBatches, ctc_loss
 from training.model import CausalStack, ModelConfig, build_training_model
-from training.render import load_shards
+from training.render import SHARDS_FILE, load_shards
 
 
 def feature_stats(features: list[np.ndarray], sample: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -192,6 +192,7 @@ def save_trained(model: keras.Model, stack: CausalStack, args: Namespace, histor
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     if section == "training":  # a model from scratch: the data earlier models saw is not its data
         card.pop("data", None)
+        (models_dir / SHARDS_FILE).unlink(missing_ok=True)
     card["model"] = stack.config.to_dict()
     card["normalization"] = {"mean": stack.mean.round(5).tolist(), "std": stack.std.round(5).tolist()}
     card[section] = {"seconds": round(seconds, 1), "history": history[-50:],
