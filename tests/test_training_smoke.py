@@ -22,10 +22,11 @@ from tests.conftest import REPO
 pytest.importorskip("tensorflow", reason="training requirements (training/requirements.txt) not installed")
 
 
-def _run(*args: str, work: Path, models: Path) -> None:
+def _run(*args: str, work: Path, models: Path) -> str:
     cmd = [sys.executable, "-m", "training", *args, "--work-dir", str(work), "--models-dir", str(models)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,18 @@ def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_o
     assert first["history"] and second["history"]
     assert first["utterances"] - second["utterances"] == 4  # items 0..5 against 4..7, two renderings each
     assert first["natural_items"] == [0, 6] and second["natural_items"] == [4, 8]
+
+
+def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_path, shared_data):
+    """A cycle rerun with another range must not continue the old run's weights under the same name."""
+    work, models = shutil.copytree(pipeline[0], tmp_path / "work"), shutil.copytree(pipeline[1], tmp_path / "models")
+    common = ["--shared", str(shared_data), "--adapt-cycle", "2", "--max-steps", "2", "--batch-frames", "6000",
+              "--adapt-minutes", "1", "1"]
+    same = _run("adapt", *common, "--natural-utterances", "6", "4:8", work=work, models=models)
+    assert "resuming" in same and "starting over" not in same
+    other = _run("adapt", *common, "--natural-utterances", "6", "5:8", work=work, models=models)
+    assert "starting over" in other
+    assert json.loads((models / "model.json").read_text())["adapt2"]["natural_items"] == [5, 8]
 
 
 def test_stage_times_go_to_the_card_once_it_exists_and_to_the_work_dir_always(pipeline):

@@ -112,7 +112,8 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
     return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
                 minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200,
-                record={"natural_items": list(natural)})
+                record={"natural_items": list(natural), "fsdd_repeats": args.finetune_fsdd_repeats,
+                        "base_share": args.adapt_base_share})
 
 
 def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float) -> bool:
@@ -154,6 +155,10 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
     checkpoint = work / f"{name}.weights.h5"
     progress_file = work / f"{name}.json"
     progress = json.loads(progress_file.read_text()) if progress_file.exists() and checkpoint.exists() else {}
+    if progress and progress.get("record", {}) != (record or {}):  # another experiment's cycle of the same name
+        print(f"[{name}] the checkpoint in {work} trained on {progress.get('record', 'an unrecorded mix')}, "
+              f"not {record}: starting over")
+        progress = {}
     if progress:
         model.load_weights(checkpoint)
         print(f"[{name}] resuming after epoch {progress['epoch']} ({progress['steps']} steps)")
@@ -168,7 +173,8 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
             history.append({"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
                             "steps": schedule.step, "seconds": round(schedule.elapsed(), 1)})
             progress_file.write_text(json.dumps({"epoch": epoch + 1, "steps": schedule.step,
-                                                 "seconds": schedule.elapsed(), "history": history}))
+                                                 "seconds": schedule.elapsed(), "history": history,
+                                                 "record": record or {}}))
 
     start_epoch = progress.get("epoch", 0)
     if schedule.progress() < 1.0:
