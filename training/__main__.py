@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--tts-utterances", type=int, default=20000)
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
-                      default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000)],
+                      default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500)],
                       help="Kokoro/festival/flite utterances each adapt cycle trains on, as N (the first N of one "
                            "seeded list) or START:END (items START..END-1, e.g. only those new to the cycle); the "
                            "data stage renders what the cycles (or --adapt-cycle alone) need. Kokoro: ~0.3 CPU-s "
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
     adapt = parser.add_argument_group("adapt (learning-rate cycles on the natural voices: Kokoro, festival, flite)")
-    adapt.add_argument("--adapt-minutes", type=float, nargs="+", default=[160.0, 35.0, 60.0, 60.0],
+    adapt.add_argument("--adapt-minutes", type=float, nargs="+", default=[160.0, 35.0, 60.0, 60.0, 58.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
