@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-learning-rate", type=float, default=5e-4)
     adapt.add_argument("--adapt-cycle", type=int, default=None,
                        help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
-                            "order, each a new learning-rate cycle with its own checkpoint, resumed only when it trained on the "
-                            "same mix (range, FSDD repeats, base share)")
+                            "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
+                            "trained on the same mix (range, FSDD repeats, base share)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")

@@ -154,8 +154,9 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
     batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed)
     checkpoint = work / f"{name}.weights.h5"
     progress_file = work / f"{name}.json"
+    record = record or {}
     progress = json.loads(progress_file.read_text()) if progress_file.exists() and checkpoint.exists() else {}
-    if progress and progress.get("record", {}) != (record or {}):  # another experiment's cycle of the same name
+    if progress and progress.get("record", {}) != record:  # another experiment's cycle of the same name
         print(f"[{name}] the checkpoint in {work} trained on {progress.get('record', 'an unrecorded mix')}, "
               f"not {record}: starting over")
         progress = {}
@@ -174,7 +175,7 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
                             "steps": schedule.step, "seconds": round(schedule.elapsed(), 1)})
             progress_file.write_text(json.dumps({"epoch": epoch + 1, "steps": schedule.step,
                                                  "seconds": schedule.elapsed(), "history": history,
-                                                 "record": record or {}}))
+                                                 "record": record}))
 
     start_epoch = progress.get("epoch", 0)
     if schedule.progress() < 1.0:
