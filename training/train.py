@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from training.batches import CTCBatches, ctc_loss
+from training.heap import KeepHeapMemory
 from training.model import CausalStack, ModelConfig, build_training_model
 from training.render import SHARDS_FILE, load_shards
 
@@ -181,7 +182,7 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
     if schedule.progress() < 1.0:
         steps_per_epoch = min(len(batches), args.max_steps) if args.max_steps else None
         model.fit(batches, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=[schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
+                  callbacks=[KeepHeapMemory(), schedule, Checkpoint()], verbose=2 if not args.max_steps else 0)
     section = "training" if name == "checkpoint" else name
     return save_trained(model, stack, args, history, schedule.elapsed(), section, learning_rate, len(features),
                         record)
