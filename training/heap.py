@@ -1,12 +1,12 @@
-"""Keep glibc's heap between training steps: TensorFlow's generator dataset shrinks it to nothing.
+"""Keep glibc's heap between training steps: TensorFlow's generator dataset has it hand memory back at once.
 
 TensorFlow 2.21's ``generator_dataset_op`` (what Keras feeds a ``PyDataset``
 through) sets glibc's ``M_TRIM_THRESHOLD`` to 128 KiB when it starts ("Memory
 patch applied" in the log). Setting that parameter also freezes glibc's mmap
-threshold at its 128 KiB default, so every activation tensor of a step (about
-15 MB each here) is mapped fresh and unmapped again, and the kernel zeroes its
+threshold at its 128 KiB default, so every activation tensor of a step (15 to
+30 MB each here) is mapped fresh and unmapped again, and the kernel zeroes its
 pages each time. On the 2-core training machine that made a step of 24000
-frames take 2.6 s of wall time with 2.1 s of it in the kernel; with the
+frames take 2.7 s of wall time and 2.2 CPU-s in the kernel; with the
 thresholds set back to large values a step takes 1.5 s (``python -m
 bench.train_step``). The process keeps the memory of its largest step instead,
 which is what a training run wants.
