@@ -1,16 +1,20 @@
-"""A word trigram language model (interpolated Kneser-Ney), written as ARPA for KenLM.
+"""A word n-gram language model (interpolated Kneser-Ney, any order), written as ARPA for KenLM.
 
 Trained on the shared LJSpeech sentences minus the tuning slice (``speech/dev``
 ids are already absent from that file). The vocabulary is the corpus words
 plus, optionally, the CMU dictionary's words at a small uniform share of the
 unigram mass, so common words the corpus lacks can still be recognised.
+
+The order is a trade between context and size: over the shared text the ARPA
+file is 8 MB as a trigram, 16 MB as a 4-gram (the LM stage's default,
+``--lm-order``) and 24 MB as a 5-gram, and every file ships in ``models/``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -43,87 +47,93 @@ def general_english_words(top: int) -> dict[str, float]:
     return {w: math.exp(score * math.log(1.0001)) for score, w in scored}  # sphinx log base is 1.0001
 
 
+def ngram_counts(sentences: list[str], order: int) -> list[Counter]:
+    """Kneser-Ney counts per order: ``counts[k]`` maps ``k``-grams (tuples) to their count.
+
+    The highest order keeps raw counts. A lower-order n-gram counts the distinct
+    words seen before it (its continuation count), except one that starts a
+    sentence: nothing precedes ``<s>``, so it keeps its raw count.
+    """
+    counts = [Counter() for _ in range(order + 1)]
+    for sentence in sentences:
+        tokens = [BOS] + sentence.split() + [EOS]
+        for end in range(2, len(tokens) + 1):  # n-grams ending at tokens[end - 1], which is never <s>
+            for k in range(1, min(order, end) + 1):
+                gram = tuple(tokens[end - k : end])
+                if k == order:
+                    counts[k][gram] += 1
+                elif gram[0] == BOS:
+                    counts[k][gram] += 1
+    for k in range(order - 1, 0, -1):
+        left: Counter = Counter()
+        for gram in counts[k + 1]:
+            left[gram[1:]] += 1  # each distinct (u, *gram) is one more word seen before gram
+        counts[k].update({g: c for g, c in left.items() if g[0] != BOS})
+    return counts
+
+
 def build_arpa(sentences: list[str], out: Path, extra_words: dict[str, float] | None = None,
-               extra_share: float = 0.05) -> dict:
-    """Write an interpolated Kneser-Ney trigram ARPA file; returns its n-gram counts.
+               extra_share: float = 0.05, order: int = 3) -> dict:
+    """Write an interpolated Kneser-Ney ARPA file of ``order``; returns its n-gram counts.
 
     ``extra_words`` maps general-English words to relative weights; together they
     get ``extra_share`` of the unigram mass, so words the corpus lacks stay possible.
     """
     extra_words = extra_words or {}
-    tri: Counter = Counter()
-    for sentence in sentences:
-        tokens = [BOS, BOS] + sentence.split() + [EOS]
-        for i in range(2, len(tokens)):
-            tri[tuple(tokens[i - 2 : i + 1])] += 1
-    # Bigram counts: continuation counts (distinct left contexts), raw counts after <s>.
-    left_contexts: dict[tuple, set] = defaultdict(set)
-    raw_bi: Counter = Counter()
-    for (u, v, w), c in tri.items():
-        if (u, v) == (BOS, BOS):
-            continue
-        left_contexts[(v, w)].add(u)
-    for (u, v, w), c in tri.items():
-        if v == BOS:  # (<s>, <s>, w) gives the sentence-initial bigram (<s>, w)
-            raw_bi[(BOS, w)] += c
-    bi: Counter = Counter({k: len(s) for k, s in left_contexts.items() if k[0] != BOS})
-    bi.update(raw_bi)
-    uni_cont: Counter = Counter()
-    for (v, w) in bi:
-        uni_cont[w] += 1
-    vocab = (set(uni_cont) | set(extra_words) | {UNK}) - {BOS}
-    total_cont = sum(uni_cont.values())
-    d1 = _discount(uni_cont)
+    counts = ngram_counts(sentences, order)
+    uni = counts[1]
+    vocab = (set(w for (w,) in uni) | set(extra_words) | {UNK}) - {BOS}
+    total = sum(uni.values())
+    d1 = _discount(uni)
     kn_share = 1.0 - (extra_share if extra_words else 0.0)
     extra_total = sum(extra_words.values()) or 1.0
-    p1 = {}
+    probs: list[dict] = [{} for _ in range(order + 1)]
     for w in vocab:
-        kn = max(uni_cont.get(w, 0) - d1, 0) / total_cont
-        p1[w] = kn_share * (kn + d1 * len(uni_cont) / total_cont / len(vocab))
-        p1[w] += (1.0 - kn_share) * extra_words.get(w, 0.0) / extra_total
-    d2, d3 = _discount(bi), _discount(tri)
-    bi_hist: Counter = Counter()
-    bi_types: Counter = Counter()
-    for (v, w), c in bi.items():
-        bi_hist[v] += c
-        bi_types[v] += 1
-    p2, bow1 = {}, {}
-    for (v, w), c in bi.items():
-        gamma = d2 * bi_types[v] / bi_hist[v]
-        p2[(v, w)] = max(c - d2, 0) / bi_hist[v] + gamma * p1[w]
-    for v in bi_hist:
-        bow1[v] = d2 * bi_types[v] / bi_hist[v]
-    tri_hist: Counter = Counter()
-    tri_types: Counter = Counter()
-    for (u, v, w), c in tri.items():
-        tri_hist[(u, v)] += c
-        tri_types[(u, v)] += 1
-    p3, bow2 = {}, {}
-    for (u, v, w), c in tri.items():
-        if (u, v) == (BOS, BOS):
-            continue  # the same event as the bigram (<s>, w)
-        lower = p2.get((v, w), bow1.get(v, 1.0) * p1[w])
-        p3[(u, v, w)] = max(c - d3, 0) / tri_hist[(u, v)] + d3 * tri_types[(u, v)] / tri_hist[(u, v)] * lower
-    for (u, v), c in tri_hist.items():
-        if (u, v) != (BOS, BOS) and (u, v) in p2:
-            bow2[(u, v)] = d3 * tri_types[(u, v)] / c
-    _write(out, p1, bow1, p2, bow2, p3)
-    return {"unigrams": len(p1) + 1, "bigrams": len(p2), "trigrams": len(p3)}
+        kn = max(uni.get((w,), 0) - d1, 0) / total
+        probs[1][(w,)] = kn_share * (kn + d1 * len(uni) / total / len(vocab))
+        probs[1][(w,)] += (1.0 - kn_share) * extra_words.get(w, 0.0) / extra_total
+    backoffs: list[dict] = [{} for _ in range(order + 1)]  # backoffs[k]: weight of a k-gram context
+
+    def lower(gram: tuple) -> float:
+        """P(gram[-1] | gram[:-1]) as an ARPA reader computes it (backing off where unlisted)."""
+        if gram in probs[len(gram)]:
+            return probs[len(gram)][gram]
+        return backoffs[len(gram) - 1].get(gram[:-1], 1.0) * lower(gram[1:])
+
+    for k in range(2, order + 1):
+        discount = _discount(counts[k])
+        history: Counter = Counter()
+        types: Counter = Counter()
+        for gram, c in counts[k].items():
+            history[gram[:-1]] += c
+            types[gram[:-1]] += 1
+        for context in history:
+            backoffs[k - 1][context] = discount * types[context] / history[context]
+        for gram, c in counts[k].items():
+            context = gram[:-1]
+            probs[k][gram] = max(c - discount, 0) / history[context] + backoffs[k - 1][context] * lower(gram[1:])
+    # ARPA keeps a backoff weight only on a listed n-gram (<s> is listed as a unigram of its own).
+    for k in range(2, order):
+        backoffs[k] = {g: b for g, b in backoffs[k].items() if g in probs[k]}
+    _write(out, probs, backoffs)
+    return {name: len(probs[k]) + (k == 1) for k, name in enumerate(_ORDER_NAMES[:order + 1]) if k}
 
 
-def _write(out: Path, p1: dict, bow1: dict, p2: dict, bow2: dict, p3: dict) -> None:
+_ORDER_NAMES = ("", "unigrams", "bigrams", "trigrams", "4-grams", "5-grams", "6-grams")
+
+
+def _write(out: Path, probs: list[dict], backoffs: list[dict]) -> None:
     log = math.log10
+    order = len(probs) - 1
     with open(out, "w", encoding="utf-8") as f:
-        f.write(f"\\data\\\nngram 1={len(p1) + 1}\nngram 2={len(p2)}\nngram 3={len(p3)}\n\n\\1-grams:\n")
-        f.write(f"-99\t{BOS}\t{log(bow1.get(BOS, 1.0)):.5f}\n")
-        for w in sorted(p1):
-            bow = f"\t{log(bow1[w]):.5f}" if w in bow1 else ""
-            f.write(f"{log(p1[w]):.5f}\t{w}{bow}\n")
-        f.write("\n\\2-grams:\n")
-        for (v, w), p in sorted(p2.items()):
-            bow = f"\t{log(bow2[(v, w)]):.5f}" if (v, w) in bow2 else ""
-            f.write(f"{log(p):.5f}\t{v} {w}{bow}\n")
-        f.write("\n\\3-grams:\n")
-        for (u, v, w), p in sorted(p3.items()):
-            f.write(f"{log(p):.5f}\t{u} {v} {w}\n")
+        f.write("\\data\\\n")
+        for k in range(1, order + 1):
+            f.write(f"ngram {k}={len(probs[k]) + (k == 1)}\n")
+        for k in range(1, order + 1):
+            f.write(f"\n\\{k}-grams:\n")
+            if k == 1:
+                f.write(f"-99\t{BOS}\t{log(backoffs[1].get((BOS,), 1.0)):.5f}\n")
+            for gram, p in sorted(probs[k].items()):
+                bow = f"\t{log(backoffs[k][gram]):.5f}" if k < order and gram in backoffs[k] else ""
+                f.write(f"{log(p):.5f}\t{' '.join(gram)}{bow}\n")
         f.write("\n\\end\\\n")

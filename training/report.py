@@ -97,13 +97,17 @@ def write_report(models_dir: Path, results, reference, context: dict) -> Path:
     return path
 
 
+_ORDER_WORDS = {2: "bigram", 3: "trigram"}
+
+
 def _decoder_text(decoder: dict) -> str:
     if decoder.get("type") != "beam":
         return "greedy CTC."
     ngrams = decoder.get("lm_ngrams", {})
     return (f"greedy CTC for partials; for finals a lexicon beam search (beam {decoder.get('beam_size')}) with a "
-            f"word trigram LM ({ngrams.get('unigrams')} words, {ngrams.get('bigrams')} bigrams, "
-            f"{ngrams.get('trigrams')} trigrams; {decoder.get('lm_text')}), LM weight {decoder.get('lm_weight')}, "
+            f"word {_ORDER_WORDS.get(len(ngrams), f'{len(ngrams)}-gram')} LM ({ngrams.get('unigrams')} words, "
+            f"{', '.join(f'{n} {name}' for name, n in list(ngrams.items())[1:])}; {decoder.get('lm_text')}), "
+            f"LM weight {decoder.get('lm_weight')}, "
             f"word bonus {decoder.get('word_score')} and blank penalty {decoder.get('blank_penalty', 0.0)} (also "
             f"applied to the greedy partials) tuned on {decoder.get('tuned_on')} "
             f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
