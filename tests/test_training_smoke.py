@@ -112,6 +112,11 @@ def test_exports_all_artifacts(trained: Path):
     fitting = [row for row in sweep if row["rtf"] <= decoder["beam_rtf_budget"]] or sweep[:1]
     chosen = (decoder["beam_size"], decoder["beam_size_token"])
     assert chosen in [(row["beam_size"], row["beam_size_token"]) for row in fitting]
+    # tuned on the natural voices' held-out slice, which the data stage renders beside the base one
+    assert decoder["tuning_slice"] == "tune-natural" and "natural-voice" in decoder["tuned_on"]
+    assert card["data"]["tune-natural"]["utterances"] == 8
+    assert decoder["lm_order"] == 4 and list(decoder["lm_ngrams"])[-1] == "4-grams"
+    assert "ngram 4=" in (trained / "lm.arpa").read_text()[:200]
     assert card["sample_rate"] == 16000 and card["vocabulary"][0] == "<blank>"
     assert "training" in card and "finetune" in card and "adapt" in card
     assert card["data"]["train"]["by_kind"]["natural"] == 16  # 8 natural utterances, 2 renderings each

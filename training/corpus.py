@@ -80,30 +80,56 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
     return items
 
 
-def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, seed: int = 0) -> list[dict]:
-    """The voice-adaptation set: Kokoro (weighted up), festival and flite, each spoken once, augmented ``copies`` times.
+NATURAL_WEIGHTS = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
+
+
+def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator,
+                     digits: float, fragments: float) -> list[tuple[str, str]]:
+    """``count`` (voice id, prompt) pairs, engines drawn by :data:`NATURAL_WEIGHTS`.
 
     Engines are drawn by weight rather than round-robin over voices, so the
     200 Kokoro style mixes do not drown out, nor get drowned by, the handful of
-    festival and flite voices. More digit strings than the base set: the real
-    held-out digits are a target of their own.
+    festival and flite voices.
     """
-    rng = np.random.default_rng([seed, 7])
-    sentences, _ = load_sentences(shared)
-    weights = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
-    by_engine = {e: [v for v in voices if v.engine == e] for e in weights if any(v.engine == e for v in voices)}
+    by_engine = {e: [v for v in voices if v.engine == e] for e in NATURAL_WEIGHTS if any(v.engine == e for v in voices)}
     engines = list(by_engine)
     if not engines:
-        print("[data] no Kokoro, festival or flite voice installed: the adapt stage has no natural set")
+        print("[data] no Kokoro, festival or flite voice installed: no natural-voice utterances")
         return []
-    p = np.array([weights[e] for e in engines]) / sum(weights[e] for e in engines)
-    items = []
-    for i in range(count):
+    p = np.array([NATURAL_WEIGHTS[e] for e in engines]) / sum(NATURAL_WEIGHTS[e] for e in engines)
+    pairs = []
+    for _ in range(count):
         pool = by_engine[engines[int(rng.choice(len(engines), p=p))]]
         voice = pool[int(rng.integers(len(pool)))]
-        text = _prompt(sentences, rng, digits=0.2, fragments=0.25)
-        items.append({"id": f"natural/{i:05d}", "kind": "tts", "voice": voice.id, "text": text, "copies": copies})
-    return items
+        pairs.append((voice.id, _prompt(sentences, rng, digits=digits, fragments=fragments)))
+    return pairs
+
+
+def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, seed: int = 0) -> list[dict]:
+    """The voice-adaptation set: Kokoro (weighted up), festival and flite, each spoken once, augmented ``copies`` times.
+
+    More digit strings than the base set: the real held-out digits are a target of their own.
+    """
+    sentences, _ = load_sentences(shared)
+    pairs = _natural_prompts(sentences, voices, count, np.random.default_rng([seed, 7]), digits=0.2,
+                             fragments=0.25)
+    return [{"id": f"natural/{i:05d}", "kind": "tts", "voice": voice, "text": text, "copies": copies}
+            for i, (voice, text) in enumerate(pairs)]
+
+
+def natural_tune_items(shared: Path, voices: list[Voice], count: int, seed: int = 0) -> list[dict]:
+    """The decoder's tuning slice: held-out sentences in the natural voices, once each, augmented.
+
+    The base voices' slice is the easiest audio the model hears (espeak-ng
+    and flite make most of its training set), so settings tuned on it trust
+    the acoustic model more than real speech warrants.
+    Digit strings and fragments at the base slice's shares.
+    """
+    _, sentences = load_sentences(shared)
+    pairs = _natural_prompts(sentences, voices, count, np.random.default_rng([seed, 13]),
+                             digits=BASE_DIGIT_SHARE, fragments=0.23)
+    return [{"id": f"tune-natural/{i:05d}", "kind": "tts", "voice": voice, "text": text}
+            for i, (voice, text) in enumerate(pairs)]
 
 
 def build_item_list(shared: Path, voices: list[Voice], tts_count: int, fsdd_copies: int, noise_count: int,

@@ -1,6 +1,6 @@
-"""LM stage: build ``models/lm.arpa`` and tune the beam's LM weight, word bonus, blank penalty and width.
+"""LM stage: build ``models/lm.arpa`` (a word n-gram); tune the beam's LM weight, word bonus, blank penalty, width.
 
-Tuning uses the held-out tuning slice (synthetic sentences never trained on),
+Tuning uses a held-out tuning slice (synthetic sentences never trained on, in the natural voices),
 decoded with the served TFLite default variant; ``speech/dev`` is never
 touched here. The chosen settings go into the model card's ``decoder``.
 """
@@ -61,6 +61,18 @@ def lm_sentences(shared: Path, seed: int = 0) -> list[str]:
     rng = np.random.default_rng([seed, 11])
     count = round(len(sentences) * BASE_DIGIT_SHARE / (1 - BASE_DIGIT_SHARE))
     return sentences + [digit_string(rng) for _ in range(count)]
+
+
+def tuning_slice(work_dir: Path) -> tuple[str, str]:
+    """The slice the decoder is tuned on (a features/ folder) and how the card describes it.
+
+    The natural voices' slice when the data stage rendered it: the model
+    trained mostly on the base voices, so that slice is the nearer stand-in
+    for real speech, on which the acoustic model is far less sure.
+    """
+    if any((work_dir / "features" / "tune-natural").glob("shard-*.npz")):
+        return "tune-natural", "held-out natural-voice tuning utterances (Kokoro, festival, flite; augmented)"
+    return "tune", "held-out synthetic tuning utterances (espeak-ng, flite)"
 
 
 def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str],
@@ -132,10 +144,12 @@ def widen(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: lis
 
 def run_lm(args: Namespace) -> dict:
     models_dir: Path = args.models_dir
-    counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words())
+    counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words(),
+                        order=args.lm_order)
     registry = ModelRegistry(models_dir)
     model = registry.get()
-    features, texts, _ = load_shards(args.work_dir / "features" / "tune")
+    slice_name, slice_text = tuning_slice(args.work_dir)
+    features, texts, _ = load_shards(args.work_dir / "features" / slice_name)
     card = registry.card
     limit = min(len(features), args.tune_utterances)
     logits = []
@@ -155,10 +169,11 @@ def run_lm(args: Namespace) -> dict:
                          if k.startswith("beam")},
                       "beam_rtf_on_tuning": round(best["beam_rtf"], 4), "beam_rtf_budget": BEAM_RTF_BUDGET,
                       "beam_sweep": [{k: round(v, 4) for k, v in row.items()} for row in result["sweep"]],
-                      "lm_ngrams": counts, "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
+                      "lm_order": args.lm_order, "lm_ngrams": counts,
+                      "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
                       f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
                       f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
-                      "tuned_on": f"{limit} held-out synthetic tuning utterances",
+                      "tuned_on": f"{limit} {slice_text}", "tuning_slice": slice_name,
                       "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
     card_path.write_text(json.dumps(raw, indent=2))
     print(json.dumps(raw["decoder"], indent=2))

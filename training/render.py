@@ -181,7 +181,7 @@ def merge_data_cards(previous: dict, current: dict) -> dict:
     sessions holds the same utterances.
     """
     merged = {**previous, **current}
-    for split in ("train", "tune"):
+    for split in ("train", "tune", "tune-natural"):
         old, new = previous.get(split, {}), current.get(split, {})
         if "shards" in old or "shards" in new:
             merged[split] = _totals({**old.get("shards", {}), **new.get("shards", {})},

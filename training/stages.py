@@ -7,7 +7,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from dsp.features import FeatureConfig
-from training.corpus import build_item_list, natural_items
+from training.corpus import build_item_list, natural_items, natural_tune_items
 from training.render import render_shards, without_shards
 from training.voices import NATURAL_ENGINES, available_voices
 
@@ -25,16 +25,23 @@ def run_data(args: Namespace) -> dict:
                              seed=args.seed, tune_count=args.tune_utterances)
     natural = [v for v in voices if v.engine in NATURAL_ENGINES]
     ranges = _cycle_ranges(args)
-    lists = [("train", "items.json", "shard", splits["train"], 0), ("tune", "items.json", "shard", splits["tune"], 0),
-             ("train", "items-natural.json", "shard-natural",
-              natural_items(args.shared, natural, max(end for _, end in ranges), args.natural_copies,
-                            seed=args.seed), min(start for start, _ in ranges))]
+    tuning = [("tune", "items.json", "shard", splits["tune"], 0),
+              ("tune-natural", "items.json", "shard", natural_tune_items(args.shared, natural, args.tune_utterances,
+                                                                       seed=args.seed), 0)]
+    training = [("train", "items.json", "shard", splits["train"], 0),
+                ("train", "items-natural.json", "shard-natural",
+                 natural_items(args.shared, natural, max(end for _, end in ranges), args.natural_copies,
+                               seed=args.seed), min(start for start, _ in ranges))]
+    lists = tuning if args.tuning_only else [training[0], *tuning, training[1]]
     for split, list_name, prefix, items, first_item in lists:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
         items = _saved_or_extended(directory / list_name, items)
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
                                     prefix=prefix, first_item=first_item)
+    if args.tuning_only:  # the training shards' card stays as the full run wrote it
+        saved = work / "data_card.json"
+        card = {**(json.loads(saved.read_text()) if saved.exists() else {}), **card}
     (work / "data_card.json").write_text(json.dumps(card, indent=2))
     print(json.dumps(without_shards(card)[0], indent=2))  # the per-shard counts stay in the file
     return card
