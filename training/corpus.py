@@ -81,6 +81,7 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
 
 
 NATURAL_WEIGHTS = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
+NATURAL_TUNE_SPLIT = "tune-natural"  # the features/ folder, the data card's split and the item ids' prefix
 
 
 def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator,
@@ -128,7 +129,7 @@ def natural_tune_items(shared: Path, voices: list[Voice], count: int, seed: int 
     _, sentences = load_sentences(shared)
     pairs = _natural_prompts(sentences, voices, count, np.random.default_rng([seed, 13]),
                              digits=BASE_DIGIT_SHARE, fragments=0.23)
-    return [{"id": f"tune-natural/{i:05d}", "kind": "tts", "voice": voice, "text": text}
+    return [{"id": f"{NATURAL_TUNE_SPLIT}/{i:05d}", "kind": "tts", "voice": voice, "text": text}
             for i, (voice, text) in enumerate(pairs)]
 
 

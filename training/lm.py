@@ -60,9 +60,7 @@ def ngram_counts(sentences: list[str], order: int) -> list[Counter]:
         for end in range(2, len(tokens) + 1):  # n-grams ending at tokens[end - 1], which is never <s>
             for k in range(1, min(order, end) + 1):
                 gram = tuple(tokens[end - k : end])
-                if k == order:
-                    counts[k][gram] += 1
-                elif gram[0] == BOS:
+                if k == order or gram[0] == BOS:  # raw counts; the rest are continuation counts, below
                     counts[k][gram] += 1
     for k in range(order - 1, 0, -1):
         left: Counter = Counter()

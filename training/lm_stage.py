@@ -20,7 +20,7 @@ from models.decoder import greedy_decode, penalize_blank
 from models.lm_decoder import BeamSettings, LexiconBeamDecoder
 from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
-from training.corpus import BASE_DIGIT_SHARE, digit_string, load_sentences
+from training.corpus import BASE_DIGIT_SHARE, NATURAL_TUNE_SPLIT, digit_string, load_sentences
 from training.lm import build_arpa, general_english_words
 from training.render import load_shards
 from training.wer import corpus_wer
@@ -70,8 +70,8 @@ def tuning_slice(work_dir: Path) -> tuple[str, str]:
     trained mostly on the base voices, so that slice is the nearer stand-in
     for real speech, on which the acoustic model is far less sure.
     """
-    if any((work_dir / "features" / "tune-natural").glob("shard-*.npz")):
-        return "tune-natural", "held-out natural-voice tuning utterances (Kokoro, festival, flite; augmented)"
+    if any((work_dir / "features" / NATURAL_TUNE_SPLIT).glob("shard-*.npz")):
+        return NATURAL_TUNE_SPLIT, "held-out natural-voice tuning utterances (Kokoro, festival, flite; augmented)"
     return "tune", "held-out synthetic tuning utterances (espeak-ng, flite)"
 
 

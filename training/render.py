@@ -21,6 +21,7 @@ from tqdm import tqdm
 from dsp.features import FeatureConfig, log_mel
 from dsp.resample import TARGET_RATE, resample, to_mono
 from training.augment import augment, noise, reverb
+from training.corpus import NATURAL_TUNE_SPLIT
 from training.voices import Voice, synthesize
 
 SHARD_SIZE = 500
@@ -181,7 +182,7 @@ def merge_data_cards(previous: dict, current: dict) -> dict:
     sessions holds the same utterances.
     """
     merged = {**previous, **current}
-    for split in ("train", "tune", "tune-natural"):
+    for split in ("train", "tune", NATURAL_TUNE_SPLIT):
         old, new = previous.get(split, {}), current.get(split, {})
         if "shards" in old or "shards" in new:
             merged[split] = _totals({**old.get("shards", {}), **new.get("shards", {})},

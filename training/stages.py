@@ -7,7 +7,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from dsp.features import FeatureConfig
-from training.corpus import build_item_list, natural_items, natural_tune_items
+from training.corpus import NATURAL_TUNE_SPLIT, build_item_list, natural_items, natural_tune_items
 from training.render import render_shards, without_shards
 from training.voices import NATURAL_ENGINES, available_voices
 
@@ -26,7 +26,7 @@ def run_data(args: Namespace) -> dict:
     natural = [v for v in voices if v.engine in NATURAL_ENGINES]
     ranges = _cycle_ranges(args)
     tuning = [("tune", "items.json", "shard", splits["tune"], 0),
-              ("tune-natural", "items.json", "shard", natural_tune_items(args.shared, natural, args.tune_utterances,
+              (NATURAL_TUNE_SPLIT, "items.json", "shard", natural_tune_items(args.shared, natural, args.tune_utterances,
                                                                        seed=args.seed), 0)]
     training = [("train", "items.json", "shard", splits["train"], 0),
                 ("train", "items-natural.json", "shard-natural",
