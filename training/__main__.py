@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     data = parser.add_argument_group("data")
     data.add_argument("--tts-utterances", type=int, default=20000)
+    data.add_argument("--tts-shards", type=int, default=None,
+                      help="render only the first N shards (500 prompts each) of the base espeak-ng/flite prompts, "
+                           "e.g. for one adapt cycle that keeps a share of them; default: all")
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500)],

@@ -80,26 +80,33 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
     return items
 
 
-NATURAL_WEIGHTS = {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}
+# Each era's engine weights hold from its first item on. Items before the last era keep the draws the
+# shipped adapt cycles trained on; Piper's native English voice joined with item 9500 (adapt cycle 6).
+NATURAL_ERAS = ((0, {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}),
+                (9500, {"piper": 0.5, "kokoro": 0.2, "festival": 0.15, "flite": 0.15}))
 NATURAL_TUNE_SPLIT = "tune-natural"  # the features/ folder, the data card's split and the item ids' prefix
 
 
 def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator,
                      digits: float, fragments: float) -> list[tuple[str, str]]:
-    """``count`` (voice id, prompt) pairs, engines drawn by :data:`NATURAL_WEIGHTS`.
+    """``count`` (voice id, prompt) pairs, engines drawn by the weights of the item's era (:data:`NATURAL_ERAS`).
 
     Engines are drawn by weight rather than round-robin over voices, so the
     200 Kokoro style mixes do not drown out, nor get drowned by, the handful of
-    festival and flite voices.
+    festival, flite and Piper voices.
     """
-    by_engine = {e: [v for v in voices if v.engine == e] for e in NATURAL_WEIGHTS if any(v.engine == e for v in voices)}
-    engines = list(by_engine)
-    if not engines:
-        print("[data] no Kokoro, festival or flite voice installed: no natural-voice utterances")
+    by_engine = {e: [v for v in voices if v.engine == e] for e in {e for _, w in NATURAL_ERAS for e in w}}
+    eras = []
+    for first, weights in NATURAL_ERAS:
+        engines = [e for e in weights if by_engine[e]]
+        p = np.array([weights[e] for e in engines]) / sum(weights[e] for e in engines) if engines else None
+        eras.append((first, engines, p))
+    if not eras[0][1]:
+        print("[data] no Kokoro, Piper, festival or flite voice installed: no natural-voice utterances")
         return []
-    p = np.array([NATURAL_WEIGHTS[e] for e in engines]) / sum(NATURAL_WEIGHTS[e] for e in engines)
     pairs = []
-    for _ in range(count):
+    for index in range(count):
+        _, engines, p = next(era for era in reversed(eras) if era[0] <= index)
         pool = by_engine[engines[int(rng.choice(len(engines), p=p))]]
         voice = pool[int(rng.integers(len(pool)))]
         pairs.append((voice.id, _prompt(sentences, rng, digits=digits, fragments=fragments)))
@@ -107,7 +114,7 @@ def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng:
 
 
 def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, seed: int = 0) -> list[dict]:
-    """The voice-adaptation set: Kokoro (weighted up), festival and flite, each spoken once, augmented ``copies`` times.
+    """The voice-adaptation set: Kokoro, Piper, festival and flite, each spoken once, augmented ``copies`` times.
 
     More digit strings than the base set: the real held-out digits are a target of their own.
     """

@@ -71,12 +71,12 @@ def _render_one(args: tuple[dict, int, bool, dict]) -> list[tuple[str, str, np.n
 
 def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed: int = 0,
                   augmented: bool = True, workers: int | None = None, desc: str = "render",
-                  prefix: str = "shard", first_item: int = 0) -> dict:
+                  prefix: str = "shard", first_item: int = 0, skip: frozenset[int] = frozenset()) -> dict:
     """Write ``out_dir/PREFIX-NNNN.npz``; skips shards already written. Returns a data card.
 
-    Shards that end before ``first_item`` are not rendered (a later adapt
-    cycle's range), but keep their numbers, so rendering them later fills in
-    the same files a full run writes.
+    Shards that end before ``first_item`` (a later adapt cycle's range) and
+    the shard numbers in ``skip`` are not rendered, but keep their numbers, so
+    rendering them later fills in the same files a full run writes.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
@@ -84,7 +84,7 @@ def render_shards(items: list[dict], out_dir: Path, config: FeatureConfig, seed:
     with Pool(workers) as pool:
         for index, shard in enumerate(tqdm(shards, desc=desc, unit="shard")):
             path = out_dir / f"{prefix}-{index:04d}.npz"
-            if (index + 1) * SHARD_SIZE <= first_item:
+            if (index + 1) * SHARD_SIZE <= first_item or index in skip:
                 continue
             if path.exists() and _rendered_count(path) == sum(item.get("copies", 1) for item in shard):
                 continue  # a short last shard of a list since extended is rendered again, whole

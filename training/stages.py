@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dsp.features import FeatureConfig
 from training.corpus import NATURAL_TUNE_SPLIT, build_item_list, natural_items, natural_tune_items
-from training.render import render_shards, without_shards
+from training.render import SHARD_SIZE, render_shards, without_shards
 from training.voices import NATURAL_ENGINES, available_voices
 
 BASE_ENGINES = ("espeak", "flite")  # the large pre-training set; natural voices come in the adapt stage
@@ -37,8 +37,9 @@ def run_data(args: Namespace) -> dict:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
         items = _saved_or_extended(directory / list_name, items)
+        skip = _skipped_tts_shards(items, args.tts_shards) if prefix == "shard" and split == "train" else frozenset()
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
-                                    prefix=prefix, first_item=first_item)
+                                    prefix=prefix, first_item=first_item, skip=skip)
     if args.tuning_only:  # the training shards' card stays as the full run wrote it
         saved = work / "data_card.json"
         card = {**(json.loads(saved.read_text()) if saved.exists() else {}), **card}
@@ -52,6 +53,20 @@ def _cycle_ranges(args: Namespace) -> list[tuple[int, int]]:
     if args.adapt_cycle:
         return [args.natural_utterances[args.adapt_cycle - 1]]
     return list(args.natural_utterances)
+
+
+def _skipped_tts_shards(items: list[dict], keep: int | None) -> frozenset[int]:
+    """The base list's shards of synthetic prompts past the first ``keep`` (none when ``keep`` is None).
+
+    An adapt cycle keeps only a share of the base prompts (``--adapt-base-share``),
+    so a session that renders for one cycle alone can render that many base
+    shards and skip the rest; FSDD and noise shards are always rendered.
+    """
+    if keep is None:
+        return frozenset()
+    all_tts = [index for index in range(len(items) // SHARD_SIZE)
+               if all(item["kind"] == "tts" for item in items[index * SHARD_SIZE:(index + 1) * SHARD_SIZE])]
+    return frozenset(all_tts[keep:])
 
 
 def _saved_or_extended(item_file: Path, items: list[dict]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Offline synthetic voices: espeak-ng (accents x voice variants), flite, festival and Kokoro.
+"""Offline synthetic voices: espeak-ng (accents x voice variants), flite, festival, Kokoro and Piper.
 
 Each voice is a function of (text, rng) -> (samples, sample_rate) with its own
 random rate/pitch perturbation per utterance, so no two utterances of one voice
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from training import kokoro_voice
+from training import kokoro_voice, piper_voice
 
 ESPEAK_ACCENTS = (
     "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
@@ -35,12 +35,12 @@ ESPEAK_VARIANTS = (
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 KOKORO_VOICES = 200  # seeded style mixes; see training/kokoro_voice.py
-NATURAL_ENGINES = ("kokoro", "festival", "flite")  # the engines that sound least like a formant synthesizer
+NATURAL_ENGINES = ("kokoro", "piper", "festival", "flite")  # the engines that sound least like a formant synthesizer
 
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak", "flite", "festival" or "kokoro"
+    engine: str  # "espeak", "flite", "festival", "kokoro" or "piper"
     name: str
 
     @property
@@ -62,6 +62,8 @@ def available_voices() -> list[Voice]:
         voices += [Voice("festival", v) for v in FESTIVAL_VOICES if any(festival_root.glob(f"*/{v}"))]
     if kokoro_voice.available():
         voices += [Voice("kokoro", f"mix{i:03d}") for i in range(KOKORO_VOICES)]
+    if piper_voice.available():
+        voices += [Voice("piper", name) for name in piper_voice.SHIFTS]
     return voices
 
 
@@ -77,6 +79,8 @@ def synthesize(voice: Voice, text: str, rng: np.random.Generator) -> tuple[np.nd
     """Speak ``text`` with ``voice``; returns float32 mono samples and their rate."""
     if voice.engine == "kokoro":
         return kokoro_voice.synthesize(voice.name, text, rng)
+    if voice.engine == "piper":
+        return piper_voice.synthesize(voice.name, text, rng)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.wav")
         if voice.engine == "espeak":
