@@ -45,7 +45,8 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
     _run("finetune", *common, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
     cycles = ["--natural-utterances", "6", "4:8", "--adapt-minutes", "1", "1"]
     _run("data", *common, *data, *cycles, work=work, models=models)
-    _run("adapt", *common, *cycles, "--max-steps", "2", "--batch-frames", "6000", work=work, models=models)
+    _run("adapt", *common, *cycles, "--adapt-fsdd-repeats", "3", "--max-steps", "2", "--batch-frames", "6000",
+         work=work, models=models)
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return work, models
@@ -72,13 +73,14 @@ def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_o
     assert first["history"] and second["history"]
     assert first["utterances"] - second["utterances"] == 4  # items 0..5 against 4..7, two renderings each
     assert first["natural_items"] == [0, 6] and second["natural_items"] == [4, 8]
+    assert first["fsdd_repeats"] == second["fsdd_repeats"] == 3  # one value carries on to every cycle
 
 
 def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_path, shared_data):
     """A cycle rerun with another range must not continue the old run's weights under the same name."""
     work, models = shutil.copytree(pipeline[0], tmp_path / "work"), shutil.copytree(pipeline[1], tmp_path / "models")
     common = ["--shared", str(shared_data), "--adapt-cycle", "2", "--max-steps", "2", "--batch-frames", "6000",
-              "--adapt-minutes", "1", "1"]
+              "--adapt-minutes", "1", "1", "--adapt-fsdd-repeats", "3"]
     same = _run("adapt", *common, "--natural-utterances", "6", "4:8", work=work, models=models)
     assert "resuming" in same and "starting over" not in same
     other = _run("adapt", *common, "--natural-utterances", "6", "5:8", work=work, models=models)

@@ -92,3 +92,18 @@ def test_natural_item_is_spoken_once_and_augmented_per_copy():
     audio = [samples for samples, _ in renderings]
     assert all(len(a) > TARGET_RATE * 0.4 for a in audio)
     assert not np.array_equal(audio[0][: len(audio[1])], audio[1][: len(audio[0])])
+
+
+def test_piper_joins_the_natural_list_without_changing_the_shipped_cycles_items(shared_data):
+    """The shipped adapt cycles trained on natural items 0..7499; a new engine may only change the items after them."""
+    from training.corpus import NATURAL_ERAS, natural_items
+
+    before = [Voice("kokoro", f"mix{i:03d}") for i in range(200)] + [Voice("festival", "kal_diphone"),
+                                                                       Voice("flite", "slt")]
+    after = before + [Voice("piper", name) for name in piper_voice.SHIFTS]
+    piper_from = NATURAL_ERAS[-1][0]
+    old, new = (natural_items(shared_data, voices, piper_from + 400, copies=3) for voices in (before, after))
+    assert new[:piper_from] == old[:piper_from]
+    engines = [item["voice"].split(":")[0] for item in new[piper_from:]]
+    assert 0.4 < engines.count("piper") / len(engines) < 0.6
+    assert "piper" not in {item["voice"].split(":")[0] for item in new[:piper_from]}

@@ -33,10 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500)],
-                      help="Kokoro/festival/flite utterances each adapt cycle trains on, as N (the first N of one "
-                           "seeded list) or START:END (items START..END-1, e.g. only those new to the cycle); the "
-                           "data stage renders what the cycles (or --adapt-cycle alone) need. Kokoro: ~0.3 CPU-s "
-                           "per audio second")
+                      help="natural-voice (Kokoro, Piper, festival, flite) utterances each adapt cycle trains on, as "
+                           "N (the first N of one seeded list) or START:END (items START..END-1, e.g. only those new "
+                           "to the cycle); the data stage renders what the cycles (or --adapt-cycle alone) need. "
+                           "Kokoro and Piper: ~0.3 CPU-s per audio second")
     data.add_argument("--natural-copies", type=int, default=3, help="augmented renderings of each natural utterance")
     data.add_argument("--noise-utterances", type=int, default=300)
     data.add_argument("--tune-utterances", type=int, default=300,
@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-epochs", type=int, default=3)
     finetune.add_argument("--finetune-learning-rate", type=float, default=3e-4)
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
-    adapt = parser.add_argument_group("adapt (learning-rate cycles on the natural voices: Kokoro, festival, flite)")
+    adapt = parser.add_argument_group(
+        "adapt (learning-rate cycles on the natural voices: Kokoro, Piper, festival, flite)")
     adapt.add_argument("--adapt-minutes", type=float, nargs="+", default=[160.0, 35.0, 60.0, 60.0, 58.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
                             "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
                             "trained on the same mix (range, FSDD repeats, base share)")
+    adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+", default=[4, 4, 4, 4, 4],
+                       help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
+                            "carries on to later cycles)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")

@@ -111,7 +111,8 @@ def model_card(stack: CausalStack, data_card: dict | None, extra: dict | None = 
         "decoder": {"type": "greedy"},
         "data": data_card or {},
         "licence": ("model weights: CC BY-SA 4.0 (trained on FSDD, CC BY-SA 4.0, and public-domain LJSpeech "
-                    "text, spoken by espeak-ng, flite, festival and Kokoro-82M (Apache-2.0) voices)"),
+                    "text, spoken by espeak-ng, flite, festival, Kokoro-82M (Apache-2.0) and Piper "
+                    "en_US-joe-medium (CC0) voices)"),
         **(extra or {}),
     }
 

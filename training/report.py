@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from training import STAGES
+from training.corpus import NATURAL_ERAS
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -134,8 +135,8 @@ def _training_text(card: dict) -> str:
     parts = []
     cycles = adapt_sections(card)
     sections = [("training", "Main run"), ("finetune", "Fine-tune (real FSDD voices repeated)")]
-    sections += [(k, f"Adapt cycle {k[5:] or 1} (natural voices: Kokoro, festival, flite; a new cosine from the "
-                     "model before)") for k in cycles]
+    sections += [(k, f"Adapt cycle {k[5:] or 1} (natural voices; a new cosine from the model before)")
+                 for k in cycles]
     for section, label in sections:
         record = card.get(section, {})
         history = record.get("history", [])
@@ -147,6 +148,16 @@ def _training_text(card: dict) -> str:
             parts.append(f"{label}: {history[-1]['steps']} steps{mix} in {record['seconds'] / 60:.0f} min, peak "
                          f"learning rate {record.get('learning_rate')}, last epoch loss {history[-1]['loss']:.3f}.")
     return " ".join(parts) or "Training record: not in the card."
+
+
+def _eras_text() -> str:
+    """The natural set's engine shares, era by era (``training.corpus.NATURAL_ERAS``)."""
+    eras = []
+    for first, weights in NATURAL_ERAS:
+        shares = ", ".join(f"{engine.capitalize() if engine in ('kokoro', 'piper') else engine} {weight:.0%}"
+                           for engine, weight in weights.items())
+        eras.append(f"items from {first}: {shares}")
+    return "; ".join(eras)
 
 
 def _model_section(card: dict, context: dict) -> list[str]:
@@ -166,10 +177,11 @@ def _model_section(card: dict, context: dict) -> list[str]:
         f"- Training: {train.get('utterances')} utterances, {train.get('hours')} h "
         f"({', '.join(f'{k}: {v}' for k, v in train.get('by_kind', {}).items())}).",
         f"- Voices: {train.get('voices')} synthetic voices ({', '.join(data.get('engines', []))}; espeak-ng: "
-        "accents × voice variants; kokoro: seeded mixes of the Kokoro-82M style vectors; random rate/pitch per "
-        "utterance) plus 5 real FSDD speakers (speaker `theo` held out). Base set (train and finetune stages): "
-        "espeak-ng and flite; natural set (`natural`, adapt stage): Kokoro 60%, festival 20%, flite 20%, each "
-        "utterance spoken once and augmented three times.",
+        "accents × voice variants; kokoro: seeded mixes of the Kokoro-82M style vectors; piper: en_US-joe-medium "
+        "at five spectral shifts; random rate/pitch per utterance) plus 5 real FSDD speakers (speaker `theo` held "
+        "out). Base set (train and finetune stages): "
+        f"espeak-ng and flite; natural set (`natural`, adapt stage): {_eras_text()}; each utterance spoken once "
+        "and augmented three times.",
         f"- Augmentation (utterances per transform): {', '.join(f'{k} {v}' for k, v in train.get('augmentation_counts', {}).items())}; "
         "random gain on all; SpecAugment during training.",
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",

@@ -94,26 +94,27 @@ def run_adapt_cycles(args: Namespace) -> None:
 
 
 def run_adapt(args: Namespace, cycle: int = 1) -> Path:
-    """One adapt cycle: a new learning-rate cycle on the natural voices (Kokoro, festival, flite).
+    """One adapt cycle: a new learning-rate cycle on the natural voices (Kokoro, Piper, festival, flite).
 
     Cycle K trains on its ``--natural-utterances`` range of one seeded
     natural list, so the cycles of a run that rendered the whole set at once
     see what the shipped model's cycles saw when the set grew between them.
     A random share of the base synthetic set stays in the mix so the model does
     not forget what it learned there; the real FSDD digits are repeated as in
-    the finetune stage.
+    the finetune stage, as often as the cycle's ``--adapt-fsdd-repeats`` says.
     """
     features, texts, ids = _load_training_shards(args, "shard-*.npz")
     rng = np.random.default_rng(args.seed)
     natural = args.natural_utterances[cycle - 1]
     keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural, rng, args.adapt_base_share)]
     features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
-    features, texts = _repeat(features, texts, ids, "fsdd/", args.finetune_fsdd_repeats)
+    fsdd_repeats = args.adapt_fsdd_repeats[min(cycle, len(args.adapt_fsdd_repeats)) - 1]
+    features, texts = _repeat(features, texts, ids, "fsdd/", fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
     return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
                 minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200,
-                record={"natural_items": list(natural), "fsdd_repeats": args.finetune_fsdd_repeats,
+                record={"natural_items": list(natural), "fsdd_repeats": fsdd_repeats,
                         "base_share": args.adapt_base_share})
 
 
