@@ -46,7 +46,7 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
     cycles = ["--natural-utterances", "6", "4:8", "--adapt-minutes", "1", "1"]
     _run("data", *common, *data, *cycles, work=work, models=models)
     _run("adapt", *common, *cycles, "--adapt-fsdd-repeats", "3", "--max-steps", "2", "--batch-frames", "6000",
-         work=work, models=models)
+         "--adapt-blocks", "3", work=work, models=models)  # the first cycle deepens the 2-block model
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return work, models
@@ -74,13 +74,14 @@ def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_o
     assert first["utterances"] - second["utterances"] == 4  # items 0..5 against 4..7, two renderings each
     assert first["natural_items"] == [0, 6] and second["natural_items"] == [4, 8]
     assert first["fsdd_repeats"] == second["fsdd_repeats"] == 3  # one value carries on to every cycle
+    assert first["blocks"] == second["blocks"] == card["model"]["blocks"] == 3  # exported and streamed below
 
 
 def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_path, shared_data):
     """A cycle rerun with another range must not continue the old run's weights under the same name."""
     work, models = shutil.copytree(pipeline[0], tmp_path / "work"), shutil.copytree(pipeline[1], tmp_path / "models")
     common = ["--shared", str(shared_data), "--adapt-cycle", "2", "--max-steps", "2", "--batch-frames", "6000",
-              "--adapt-minutes", "1", "1", "--adapt-fsdd-repeats", "3"]
+              "--adapt-minutes", "1", "1", "--adapt-fsdd-repeats", "3", "--adapt-blocks", "3"]
     same = _run("adapt", *common, "--natural-utterances", "6", "4:8", work=work, models=models)
     assert "resuming" in same and "starting over" not in same
     other = _run("adapt", *common, "--natural-utterances", "6", "5:8", work=work, models=models)
@@ -160,3 +161,25 @@ def test_streaming_graph_computes_the_training_graph_for_both_block_designs(bloc
     whole = np.asarray(build_training_model(stack)(features[None], training=False))[0]
     chunked = np.concatenate([logits for _, logits in run_keras_stream_chunks(stack, features)])
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("block", ["postact", "preact"])
+def test_a_deepened_model_keeps_what_it_computed_and_still_streams(block: str):
+    import keras
+
+    from training.model import CausalStack, ModelConfig, build_training_model, deepened
+    from training.streaming import run_keras_stream_chunks
+
+    keras.utils.set_random_seed(0)
+    stack = CausalStack(ModelConfig(channels=16, blocks=2, block=block))
+    features = np.random.default_rng(0).standard_normal((5 * stack.config.chunk_frames, 80)).astype(np.float32)
+    before = np.asarray(build_training_model(stack)(features[None], training=False))[0]
+    grown = deepened(stack, 4)
+    assert grown.config.blocks == 4 and len(grown.cache_shapes()) == 5
+    after = np.asarray(build_training_model(grown)(features[None], training=False))[0]
+    # new post-activation blocks add a constant 1e-3 per channel (a live ReLU), pre-activation ones nothing
+    np.testing.assert_allclose(after, before, atol=0.02 if block == "postact" else 1e-5)
+    chunked = np.concatenate([logits for _, logits in run_keras_stream_chunks(grown, features)])
+    np.testing.assert_allclose(chunked, after, atol=1e-4)
+    with pytest.raises(ValueError, match="grow, not shrink"):
+        deepened(grown, 3)

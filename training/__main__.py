@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+", default=[4, 4, 4, 4, 4],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
                             "carries on to later cycles)")
+    adapt.add_argument("--adapt-blocks", type=int, default=None,
+                       help="deepen the model to this many residual blocks before the cycle (new blocks start as "
+                            "the identity, every trained weight is kept); default: keep its depth")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")

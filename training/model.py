@@ -10,7 +10,7 @@ chunk by chunk computes exactly what the training graph computes at once.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import keras
 import numpy as np
@@ -96,6 +96,41 @@ class CausalStack:
         x = self.head_bn(x)
         logits = self.head(layers.ReLU()(x) if c.block == "preact" else x)
         return (logits, new_caches) if streaming else logits
+
+
+def deepened(stack: CausalStack, blocks: int) -> CausalStack:
+    """``stack`` with residual blocks appended up to ``blocks``, computing what it computed.
+
+    The model underfits and a wider or deeper one cannot be trained from
+    scratch on two cores in a session, so a trained model grows instead: every
+    trained weight is copied and each new block starts as (nearly) the identity,
+    so training continues from the trained model's accuracy with more capacity.
+    A post-activation block's output is relu(bn(...)): its batch norm starts at
+    gamma 0 and beta 1e-3, a small constant that keeps the ReLU's gradient
+    alive; a pre-activation block's last pointwise kernel starts at zero.
+    """
+    old = stack.config
+    if blocks < old.blocks:
+        raise ValueError(f"the model has {old.blocks} blocks; it can grow, not shrink, to {blocks}")
+    if blocks == old.blocks:
+        return stack
+    grown = CausalStack(replace(old, blocks=blocks), stack.mean, stack.std)
+    build_training_model(stack), build_training_model(grown)  # creates every layer's variables
+    pairs = [(stack.stem, grown.stem), (stack.stem_bn, grown.stem_bn), (stack.head_bn, grown.head_bn),
+             (stack.head, grown.head)]
+    for i in range(old.blocks):
+        pairs += [(stack.depthwise[i], grown.depthwise[i]), (stack.pointwise[i], grown.pointwise[i]),
+                  (stack.norms[i], grown.norms[i])]
+    for trained, new in pairs:
+        new.set_weights(trained.get_weights())
+    for i in range(old.blocks, blocks):
+        if old.block == "preact":
+            kernel, bias = grown.pointwise[i].get_weights()
+            grown.pointwise[i].set_weights([np.zeros_like(kernel), np.zeros_like(bias)])
+        else:
+            gamma, beta, mean, variance = grown.norms[i].get_weights()
+            grown.norms[i].set_weights([np.zeros_like(gamma), np.full_like(beta, 1e-3), mean, variance])
+    return grown
 
 
 def build_training_model(stack: CausalStack) -> keras.Model:

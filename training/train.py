@@ -19,7 +19,7 @@ import numpy as np
 
 from training.batches import CTCBatches, ctc_loss
 from training.heap import KeepHeapMemory
-from training.model import CausalStack, ModelConfig, build_training_model
+from training.model import CausalStack, ModelConfig, build_training_model, deepened
 from training.render import SHARDS_FILE, load_shards
 
 
@@ -111,11 +111,13 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     fsdd_repeats = args.adapt_fsdd_repeats[min(cycle, len(args.adapt_fsdd_repeats)) - 1]
     features, texts = _repeat(features, texts, ids, "fsdd/", fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
+    record = {"natural_items": list(natural), "fsdd_repeats": fsdd_repeats, "base_share": args.adapt_base_share}
+    if args.adapt_blocks:  # recorded, so that a checkpoint of another depth is not resumed
+        record["blocks"] = args.adapt_blocks
+        stack = deepened(stack, args.adapt_blocks)  # a no-op once the saved model has that depth
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
     return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
-                minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200,
-                record={"natural_items": list(natural), "fsdd_repeats": fsdd_repeats,
-                        "base_share": args.adapt_base_share})
+                minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200, record=record)
 
 
 def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float) -> bool:
@@ -148,9 +150,7 @@ def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args:
          learning_rate: float, minutes: float | None, epochs: int, warmup: int, record: dict | None = None) -> Path:
     """Fit with checkpoints ``work/NAME.*`` (resumable), then save ``models/normal_model.*``."""
     work: Path = args.work_dir
-    model = build_training_model(stack)
-    if name != "checkpoint":  # a continuation starts from the trained weights
-        model.load_weights(Path(args.models_dir) / "normal_model.h5")
+    model = build_training_model(stack)  # a continuation's stack carries the trained weights already
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4, clipnorm=5.0),
                   loss=ctc_loss, jit_compile=False)
     batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed)
