@@ -148,38 +148,44 @@ def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, d
         assert np.abs(chunked - whole).max() <= tolerance, name
 
 
-@pytest.mark.parametrize("block", ["postact", "preact"])
-def test_streaming_graph_computes_the_training_graph_for_both_block_designs(block: str):
+def _random_stack(block: str, blocks: int):
+    """A small untrained stack of ``block`` design and five chunks of random features."""
     import keras
 
-    from training.model import CausalStack, ModelConfig, build_training_model
-    from training.streaming import run_keras_stream_chunks
+    from training.model import CausalStack, ModelConfig
 
     keras.utils.set_random_seed(0)
-    stack = CausalStack(ModelConfig(channels=16, blocks=3, block=block))
+    stack = CausalStack(ModelConfig(channels=16, blocks=blocks, block=block))
     features = np.random.default_rng(0).standard_normal((5 * stack.config.chunk_frames, 80)).astype(np.float32)
+    return stack, features
+
+
+def _whole_and_chunked(stack, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the training graph over all frames, and of the streaming graph chunk by chunk."""
+    from training.model import build_training_model
+    from training.streaming import run_keras_stream_chunks
+
     whole = np.asarray(build_training_model(stack)(features[None], training=False))[0]
-    chunked = np.concatenate([logits for _, logits in run_keras_stream_chunks(stack, features)])
+    return whole, np.concatenate([logits for _, logits in run_keras_stream_chunks(stack, features)])
+
+
+@pytest.mark.parametrize("block", ["postact", "preact"])
+def test_streaming_graph_computes_the_training_graph_for_both_block_designs(block: str):
+    whole, chunked = _whole_and_chunked(*_random_stack(block, 3))
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
 
 
 @pytest.mark.parametrize("block", ["postact", "preact"])
 def test_a_deepened_model_keeps_what_it_computed_and_still_streams(block: str):
-    import keras
+    from training.model import deepened
 
-    from training.model import CausalStack, ModelConfig, build_training_model, deepened
-    from training.streaming import run_keras_stream_chunks
-
-    keras.utils.set_random_seed(0)
-    stack = CausalStack(ModelConfig(channels=16, blocks=2, block=block))
-    features = np.random.default_rng(0).standard_normal((5 * stack.config.chunk_frames, 80)).astype(np.float32)
-    before = np.asarray(build_training_model(stack)(features[None], training=False))[0]
+    stack, features = _random_stack(block, 2)
+    before, _ = _whole_and_chunked(stack, features)
     grown = deepened(stack, 4)
     assert grown.config.blocks == 4 and len(grown.cache_shapes()) == 5
-    after = np.asarray(build_training_model(grown)(features[None], training=False))[0]
+    after, chunked = _whole_and_chunked(grown, features)
     # new post-activation blocks add a constant 1e-3 per channel (a live ReLU), pre-activation ones nothing
     np.testing.assert_allclose(after, before, atol=0.02 if block == "postact" else 1e-5)
-    chunked = np.concatenate([logits for _, logits in run_keras_stream_chunks(grown, features)])
     np.testing.assert_allclose(chunked, after, atol=1e-4)
     with pytest.raises(ValueError, match="grow, not shrink"):
         deepened(grown, 3)
