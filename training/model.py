@@ -115,14 +115,10 @@ def deepened(stack: CausalStack, blocks: int) -> CausalStack:
     if blocks == old.blocks:
         return stack
     grown = CausalStack(replace(old, blocks=blocks), stack.mean, stack.std)
-    build_training_model(stack), build_training_model(grown)  # creates every layer's variables
-    pairs = [(stack.stem, grown.stem), (stack.stem_bn, grown.stem_bn), (stack.head_bn, grown.head_bn),
-             (stack.head, grown.head)]
-    for i in range(old.blocks):
-        pairs += [(stack.depthwise[i], grown.depthwise[i]), (stack.pointwise[i], grown.pointwise[i]),
-                  (stack.norms[i], grown.norms[i])]
-    for trained, new in pairs:
-        new.set_weights(trained.get_weights())
+    trained = {layer.name: layer for layer in build_training_model(stack).layers if layer.weights}
+    for layer in build_training_model(grown).layers:  # every weighted layer is named; new blocks' names are new
+        if layer.name in trained:
+            layer.set_weights(trained[layer.name].get_weights())
     for i in range(old.blocks, blocks):
         if old.block == "preact":
             kernel, bias = grown.pointwise[i].get_weights()
