@@ -125,7 +125,8 @@ class LexiconBeamDecoder:
             results = self._decoder.decode(emissions.ctypes.data, frames, tokens)
         if not results:
             return []
-        path, labels = list(results[0].tokens), list(results[0].words)
+        best = self._spoken(results, emissions)
+        path, labels = list(best.tokens), list(best.words)
         offset = max(0, (len(path) - frames) // 2)  # the path carries a sentinel before and after
         words: list[tuple[str, int, int]] = []
         start = None
@@ -138,3 +139,20 @@ class LexiconBeamDecoder:
                 words.append((self.word_dict.get_entry(label), frame if start is None else start, frame + 1))
                 start = None
         return words
+
+    def _spoken(self, results: list, emissions: np.ndarray):
+        """The best hypothesis, but one with a word when the greedy path spells letters.
+
+        The word penalty tuned on sentences can make the empty hypothesis win over a
+        lone short word (theo's "one" spelled "oen" scored -15.7 empty, -16.6 "one"),
+        which erased a partial the listener had already seen. When the acoustic
+        model emitted letters, the best hypothesis with a word is the better guess;
+        a deletion becomes at worst a substitution.
+        """
+        best = results[0]
+        if any(w >= 0 for w in best.words):
+            return best
+        greedy = emissions.argmax(axis=1)
+        if not np.isin(greedy, (self._blank, self._sil), invert=True).any():
+            return best
+        return next((r for r in results if any(w >= 0 for w in r.words)), best)

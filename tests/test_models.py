@@ -65,6 +65,23 @@ def test_blank_penalty_only_lets_more_characters_through(registry, dev_speech):
     assert emitted[0] <= emitted[1] <= emitted[2] and emitted[0] < emitted[2]
 
 
+def test_the_beam_keeps_a_word_the_acoustic_model_spelled(registry, models_dir):
+    """A lone short word must not lose to the empty hypothesis once the greedy path spells letters."""
+    from models.lm_decoder import BeamSettings, LexiconBeamDecoder
+
+    vocabulary = registry.card.vocabulary
+    decoder = LexiconBeamDecoder(models_dir / "lm.arpa", vocabulary,
+                                 BeamSettings(lm_weight=1.0, word_score=-4.0))  # the empty hypothesis scores best
+    silence = np.zeros((30, len(vocabulary)), np.float32)
+    silence[:, 0] = 5.0
+    assert decoder.decode(silence) == ""  # nothing spelled: empty stays allowed
+    spoken = silence.copy()
+    for frame, letter in zip((10, 12, 14), "one"):
+        spoken[frame, vocabulary.index(letter)] = 6.0
+    assert greedy_decode(spoken, vocabulary) == "one"
+    assert decoder.decode(spoken) == "one"
+
+
 def test_session_events_follow_the_protocol_rules(registry, dev_speech):
     """Two utterances with a pause: segments 0 and 1, one final each, after their partials."""
     speech = decode_file(dev_speech / SPEECH[0])
