@@ -46,7 +46,7 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
     cycles = ["--natural-utterances", "6", "4:8", "--adapt-minutes", "1", "1"]
     _run("data", *common, *data, *cycles, work=work, models=models)
     _run("adapt", *common, *cycles, "--adapt-fsdd-repeats", "3", "--max-steps", "2", "--batch-frames", "6000",
-         "--adapt-blocks", "3", work=work, models=models)  # the first cycle deepens the 2-block model
+         "--adapt-blocks", "0", "3", work=work, models=models)  # the second cycle deepens the 2-block model
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return work, models
@@ -74,7 +74,8 @@ def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_o
     assert first["utterances"] - second["utterances"] == 4  # items 0..5 against 4..7, two renderings each
     assert first["natural_items"] == [0, 6] and second["natural_items"] == [4, 8]
     assert first["fsdd_repeats"] == second["fsdd_repeats"] == 3  # one value carries on to every cycle
-    assert first["blocks"] == second["blocks"] == card["model"]["blocks"] == 3  # exported and streamed below
+    assert "blocks" not in first  # 0: the first cycle kept the depth it was given
+    assert second["blocks"] == card["model"]["blocks"] == 3  # exported and streamed below
 
 
 def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_path, shared_data):

@@ -108,16 +108,22 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     natural = args.natural_utterances[cycle - 1]
     keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural, rng, args.adapt_base_share)]
     features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
-    fsdd_repeats = args.adapt_fsdd_repeats[min(cycle, len(args.adapt_fsdd_repeats)) - 1]
+    fsdd_repeats = _for_cycle(args.adapt_fsdd_repeats, cycle)
     features, texts = _repeat(features, texts, ids, "fsdd/", fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
     record = {"natural_items": list(natural), "fsdd_repeats": fsdd_repeats, "base_share": args.adapt_base_share}
-    if args.adapt_blocks:  # recorded, so that a checkpoint of another depth is not resumed
-        record["blocks"] = args.adapt_blocks
-        stack = deepened(stack, args.adapt_blocks)  # a no-op once the saved model has that depth
+    blocks = _for_cycle(args.adapt_blocks, cycle)
+    if blocks:  # recorded, so that a checkpoint of another depth is not resumed
+        record["blocks"] = blocks
+        stack = deepened(stack, blocks)  # a no-op once the saved model has that depth
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
-    return _fit(stack, features, texts, args, name=name, learning_rate=args.adapt_learning_rate,
+    return _fit(stack, features, texts, args, name=name, learning_rate=_for_cycle(args.adapt_learning_rate, cycle),
                 minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200, record=record)
+
+
+def _for_cycle(values: list, cycle: int):
+    """A per-cycle option's value for ``cycle``: its entry, or the last one for later cycles."""
+    return values[min(cycle, len(values)) - 1]
 
 
 def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float) -> bool:
