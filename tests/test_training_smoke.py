@@ -87,6 +87,9 @@ def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_
     assert "resuming" in same and "starting over" not in same
     other = _run("adapt", *common, "--natural-utterances", "6", "5:8", work=work, models=models)
     assert "starting over" in other
+    slower = _run("adapt", *common, "--natural-utterances", "6", "5:8", "--adapt-learning-rate", "1e-4",
+                  work=work, models=models)
+    assert "starting over" in slower  # same mix, another peak rate
     assert json.loads((models / "model.json").read_text())["adapt2"]["natural_items"] == [5, 8]
 
 

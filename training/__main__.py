@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-cycle", type=int, default=None,
                        help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
                             "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
-                            "trained on the same mix (range, FSDD repeats, base share)")
+                            "trained on the same mix (range, FSDD repeats, base share, depth, peak rate)")
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+", default=[4, 4, 4, 4, 4, 2, 4],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
                             "carries on to later cycles)")

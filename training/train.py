@@ -111,13 +111,15 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     fsdd_repeats = _for_cycle(args.adapt_fsdd_repeats, cycle)
     features, texts = _repeat(features, texts, ids, "fsdd/", fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
-    record = {"natural_items": list(natural), "fsdd_repeats": fsdd_repeats, "base_share": args.adapt_base_share}
+    learning_rate = _for_cycle(args.adapt_learning_rate, cycle)
+    record = {"natural_items": list(natural), "fsdd_repeats": fsdd_repeats, "base_share": args.adapt_base_share,
+              "learning_rate": learning_rate}  # the checkpoint of another peak rate is not resumed either
     blocks = _for_cycle(args.adapt_blocks, cycle)
     if blocks:  # recorded, so that a checkpoint of another depth is not resumed
         record["blocks"] = blocks
         stack = deepened(stack, blocks)  # a no-op once the saved model has that depth
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
-    return _fit(stack, features, texts, args, name=name, learning_rate=_for_cycle(args.adapt_learning_rate, cycle),
+    return _fit(stack, features, texts, args, name=name, learning_rate=learning_rate,
                 minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200, record=record)
 
 
