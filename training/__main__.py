@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     finetune.add_argument("--finetune-fsdd-repeats", type=int, default=4)
     adapt = parser.add_argument_group(
         "adapt (learning-rate cycles on the natural voices: Kokoro, Piper, festival, flite)")
-    adapt.add_argument("--adapt-minutes", type=float, nargs="+", default=[160.0, 35.0, 60.0, 60.0, 58.0, 25.0, 65.0, 55.0, 15.0],
+    adapt.add_argument("--adapt-minutes", type=float, nargs="+",
+                       default=[160.0, 35.0, 60.0, 60.0, 58.0, 25.0, 65.0, 55.0, 15.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
