@@ -93,6 +93,28 @@ def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_
     assert json.loads((models / "model.json").read_text())["adapt2"]["natural_items"] == [5, 8]
 
 
+def test_the_lm_stage_can_rebuild_the_lm_and_keep_the_shipped_beam_settings(pipeline, tmp_path, shared_data):
+    """``--keep-decoder`` reproduces a card whose settings were tuned earlier than its last adapt cycle."""
+    work, models = pipeline[0], shutil.copytree(pipeline[1], tmp_path / "models")
+    card_path = models / "model.json"
+    card = json.loads(card_path.read_text())
+    pinned = {"lm_weight": 2.0, "word_score": -2.0, "blank_penalty": 2.0, "beam_size": 512, "beam_size_token": 6}
+    card["decoder"].update(pinned)
+    card_path.write_text(json.dumps(card))
+    (models / "lm.arpa").unlink()
+    _run("lm", "--shared", str(shared_data), "--keep-decoder", work=work, models=models)
+    decoder = json.loads(card_path.read_text())["decoder"]
+    assert {k: decoder[k] for k in pinned} == pinned
+    assert decoder["tuning_slice"] == card["decoder"]["tuning_slice"]  # the record of where they were tuned stays
+    assert "ngram 4=" in (models / "lm.arpa").read_text()[:200] and decoder["lm_ngrams"]["4-grams"] > 0
+    del card["decoder"]
+    card_path.write_text(json.dumps(card))
+    cmd = [sys.executable, "-m", "training", "lm", "--keep-decoder", "--shared", str(shared_data),
+           "--work-dir", str(work), "--models-dir", str(models)]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "no beam decoder settings to keep" in result.stderr
+
+
 def test_stage_times_go_to_the_card_once_it_exists_and_to_the_work_dir_always(pipeline):
     """The card ships and keeps every stage's latest time; the work dir holds those run before the card existed."""
     work, models = pipeline

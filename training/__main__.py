@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="n-gram order of the word LM (the shipped model: 4; 3 was shipped before session 21)")
     lm.add_argument("--blank-penalties", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0],
                     help="blank penalties tried with each LM weight and word bonus (0 alone: the ablation without one)")
+    lm.add_argument("--keep-decoder", action="store_true",
+                    help="rebuild lm.arpa but keep the card's beam settings instead of tuning them again (reproduces "
+                         "the shipped decoder, tuned after cycle 7)")
     evaluate = parser.add_argument_group("evaluate")
     evaluate.add_argument("--no-pocketsphinx", action="store_true")
     return parser

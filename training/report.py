@@ -186,7 +186,8 @@ def _model_section(card: dict, context: dict) -> list[str]:
         "random gain on all; SpecAugment during training.",
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
         "## Reproduce", "",
-        "```", "pip install -r training/requirements.txt", "python -m training all", "```", "",
+        "```", "pip install -r training/requirements.txt",
+        "python -m training all --keep-decoder  # drop the flag to retune the beam (see the ablations)", "```", "",
         f"Latest wall time of each stage, from the model card (2-core machines like the one above; stages rerun "
         f"in different sessions, some beside other work): "
         f"{', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}. " + _training_text(card),
