@@ -142,30 +142,23 @@ def widen(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: lis
     return {"sweep": sweep, "around": around, "best": dict(best, **chosen, **shape, beam_rtf=beam["rtf"])}
 
 
-def keep_decoder(card_path: Path, counts: dict[str, int], lm_order: int) -> dict:
-    """Rebuild only the LM under the card's beam settings, so a rebuild can reproduce the shipped decoder.
+def kept_decoder(card_path: Path) -> dict:
+    """The card's beam settings, for ``--keep-decoder``: a rebuild can then reproduce the shipped decoder.
 
     The shipped settings were tuned after an earlier adapt cycle and measured
     better on real speech than a later synthetic-slice retune (models/ABLATIONS.md);
     tuning again would silently replace them.
     """
-    raw = json.loads(card_path.read_text())
-    decoder = raw.get("decoder", {})
+    decoder = json.loads(card_path.read_text()).get("decoder", {}) if card_path.exists() else {}
     if decoder.get("type") != "beam":
         raise SystemExit(f"--keep-decoder: {card_path} has no beam decoder settings to keep; "
                          "run the lm stage without it")
-    decoder.update(lm=LM_FILE, lm_order=lm_order, lm_ngrams=counts)
-    card_path.write_text(json.dumps(raw, indent=2))
-    print(json.dumps({k: v for k, v in decoder.items() if k != "beam_sweep"}, indent=2))
-    return {"best": decoder}
+    return decoder
 
 
-def run_lm(args: Namespace) -> dict:
+def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
+    """(the card's decoder section, the sweep behind it), tuned on the held-out slice with ``models/lm.arpa``."""
     models_dir: Path = args.models_dir
-    counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words(),
-                        order=args.lm_order)
-    if args.keep_decoder:
-        return keep_decoder(models_dir / "model.json", counts, args.lm_order)
     registry = ModelRegistry(models_dir)
     model = registry.get()
     slice_name, slice_text = tuning_slice(args.work_dir)
@@ -180,21 +173,31 @@ def run_lm(args: Namespace) -> dict:
     audio_seconds = sum(len(f) for f in features[:limit]) * card.features.hop_length / card.features.sample_rate
     result.update(widen(decoder, logits, texts[:limit], audio_seconds, result["best"]))
     best = result["best"]
+    section = {"type": "beam", "lm_weight": best["lm_weight"], "word_score": best["word_score"],
+               "blank_penalty": best["blank_penalty"],
+               **{k: v for k, v in BeamSettings(beam_size=best["beam_size"],
+                                                 beam_size_token=best["beam_size_token"]).__dict__.items()
+                  if k.startswith("beam")},
+               "beam_rtf_on_tuning": round(best["beam_rtf"], 4), "beam_rtf_budget": BEAM_RTF_BUDGET,
+               "beam_sweep": [{k: round(v, 4) for k, v in row.items()} for row in result["sweep"]],
+               "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
+               f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
+               f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
+               "tuned_on": f"{limit} {slice_text}", "tuning_slice": slice_name,
+               "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
+    return section, result
+
+
+def run_lm(args: Namespace) -> dict:
+    models_dir: Path = args.models_dir
     card_path = models_dir / "model.json"
+    kept = kept_decoder(card_path) if args.keep_decoder else None  # checked before the LM's minutes of work
+    counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words(),
+                        order=args.lm_order)
+    section, result = (kept, {"best": kept}) if kept is not None else tuned_decoder(args)
+    section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=counts)
     raw = json.loads(card_path.read_text())
-    raw["decoder"] = {"type": "beam", "lm": LM_FILE, "lm_weight": best["lm_weight"], "word_score": best["word_score"],
-                      "blank_penalty": best["blank_penalty"],
-                      **{k: v for k, v in BeamSettings(beam_size=best["beam_size"],
-                                                        beam_size_token=best["beam_size_token"]).__dict__.items()
-                         if k.startswith("beam")},
-                      "beam_rtf_on_tuning": round(best["beam_rtf"], 4), "beam_rtf_budget": BEAM_RTF_BUDGET,
-                      "beam_sweep": [{k: round(v, 4) for k, v in row.items()} for row in result["sweep"]],
-                      "lm_order": args.lm_order, "lm_ngrams": counts,
-                      "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
-                      f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
-                      f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
-                      "tuned_on": f"{limit} {slice_text}", "tuning_slice": slice_name,
-                      "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
+    raw["decoder"] = section
     card_path.write_text(json.dumps(raw, indent=2))
-    print(json.dumps(raw["decoder"], indent=2))
+    print(json.dumps({k: v for k, v in section.items() if k != "beam_sweep"}, indent=2))
     return result
