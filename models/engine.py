@@ -95,7 +95,8 @@ class AcousticModel:
             details = runner.get_input_details()
         self.state_names = sorted((n for n in details if n != "features"), key=lambda n: int(n[len("cache"):]))
         self.state_shapes = [tuple(details[n]["shape"]) for n in self.state_names]
-        self.chunk_frames, self.n_mels = (int(d) for d in details["features"]["shape"][1:])
+        # The time axis is open in the file (one chunk or a whole utterance); the card sets the chunk.
+        self.chunk_frames, self.n_mels = card.chunk_frames, int(details["features"]["shape"][2])
 
     def _new_runner(self, threads: int):
         try:
@@ -129,10 +130,24 @@ class AcousticModel:
         new_state = [outputs[f"output_{i + 1}"] for i in range(len(self.state_names))]
         return outputs["output_0"][0], new_state
 
+    def _whole_chunks(self, features: np.ndarray) -> np.ndarray:
+        return np.pad(np.asarray(features, np.float32), ((0, (-len(features)) % self.chunk_frames), (0, 0)))
+
+    def run_at_once(self, features: np.ndarray) -> np.ndarray:
+        """Logits of a whole feature matrix (zero-padded to whole chunks) in one invoke, from the initial state.
+
+        The same file as :meth:`run`, over the whole utterance: what streaming
+        must reproduce. Needs a file exported with an open time axis.
+        """
+        inputs = {name: tensor for name, tensor in zip(self.state_names, self.initial_state())}
+        inputs["features"] = self._whole_chunks(features)[None]
+        with self._runner() as runner:
+            return runner(**inputs)["output_0"][0]
+
     def run(self, features: np.ndarray) -> np.ndarray:
         """Logits of a whole feature matrix, run chunk by chunk (zero-padded to whole chunks)."""
         state = self.initial_state()
-        padded = np.pad(features, ((0, (-len(features)) % self.chunk_frames), (0, 0)))
+        padded = self._whole_chunks(features)
         pieces = []
         for start in range(0, len(padded), self.chunk_frames):
             logits, state = self.step(padded[start : start + self.chunk_frames], state)

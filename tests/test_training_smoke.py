@@ -168,10 +168,16 @@ def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, d
     features = features[: len(features) // chunk * chunk]
     whole = np.asarray(keras_model(features[None], training=False))[0]
     for name in registry.names():
-        chunked = registry.get(name).run(features)
+        model = registry.get(name)
+        chunked = model.run(features)
         assert chunked.shape == whole.shape
         tolerance = 1e-3 if name == "no_opti" else 0.5 * np.abs(whole).max()
         assert np.abs(chunked - whole).max() <= tolerance, name
+        # The same file over all frames in one invoke: float and dynamic-range int8 (frame rows) match
+        # bit for bit; int16 activations requantize the caches, so they match to a rounding step.
+        at_once = model.run_at_once(features)
+        exact = 1e-5 if name != "experimental" else 0.05 * np.abs(at_once).max()
+        assert np.abs(chunked - at_once).max() <= exact, name
 
 
 def _random_stack(block: str, blocks: int):
@@ -199,6 +205,30 @@ def _whole_and_chunked(stack, features: np.ndarray) -> tuple[np.ndarray, np.ndar
 def test_streaming_graph_computes_the_training_graph_for_both_block_designs(block: str):
     whole, chunked = _whole_and_chunked(*_random_stack(block, 3))
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+@pytest.mark.parametrize("block", ["postact", "preact"])
+def test_the_frame_row_graph_computes_the_training_graph_in_chunks_or_at_once(block: str):
+    """The graph the int8 variant is converted from: Keras's function, whatever the chunking."""
+    from training.frame_rows import FrameRowGraph
+    from training.model import build_training_model
+
+    stack, features = _random_stack(block, 3)
+    rng = np.random.default_rng(1)
+    for layer in build_training_model(stack).layers:  # trained-looking batch norms, so folding them is tested
+        if "bn" in layer.name:
+            size = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, size), rng.normal(0, 0.2, size),
+                               rng.normal(0, 0.2, size), rng.uniform(0.5, 2.0, size)])
+    whole, _ = _whole_and_chunked(stack, features)
+    graph = FrameRowGraph(stack)
+    caches = [np.zeros((1, *shape), np.float32) for shape in stack.cache_shapes()]
+    np.testing.assert_allclose(np.asarray(graph.step(features[None], *caches)[0])[0], whole, atol=1e-4)
+    chunk, pieces = stack.config.chunk_frames, []
+    for start in range(0, len(features), chunk):
+        logits, *caches = graph.step(features[None, start : start + chunk], *caches)
+        pieces.append(np.asarray(logits)[0])
+    np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-4)
 
 
 @pytest.mark.parametrize("block", ["postact", "preact"])

@@ -3,7 +3,8 @@
 Writes ``models/REPORT.md`` and ``models/report.png``: per variant the file
 size, one-thread CPU real-time factor (model alone and the whole path from
 audio to text), pooled WER on ``speech/dev``, WER on the held-out FSDD
-speaker, and how often chunked streaming output equals whole-utterance output.
+speaker, and how often a variant's chunked streaming text equals its own text
+over the whole utterance at once (and the float Keras model's).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from dsp.decode import decode_file
 from dsp.features import log_mel
 from models.decoder import greedy_decode
+from models.engine import AcousticModel
 from models.recognizer import UtteranceRecognizer, padded_utterance
 from models.registry import ModelRegistry
 from models.session import transcribe_samples
@@ -52,7 +54,8 @@ class SystemResult:
     digits_wer: float = float("nan")
     rtf_path: float = float("nan")  # audio -> text, one thread
     rtf_model: float | None = None  # TFLite invokes alone
-    stream_agreement: float | None = None
+    stream_agreement: float | None = None  # chunked greedy text == the same file's over the whole utterance
+    float_agreement: float | None = None  # chunked greedy text == the float Keras model's over the whole utterance
     examples: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -103,14 +106,24 @@ def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], digits
     for f in features:
         model.run(f)
     result.rtf_model = (time.process_time() - start) / sum(c.seconds for c in dev)
+    chunked = [chunked_greedy_text(model, clip.samples) for clip in dev]
+    at_once = [greedy_decode(model.run_at_once(padded_utterance(f, model.card)), model.card.vocabulary,
+                             blank_penalty=model.card.blank_penalty) for f in features]
+    result.stream_agreement = _share_equal(chunked, at_once)
     if whole_texts is not None:
-        chunked = []
-        for clip in dev:
-            recognizer = UtteranceRecognizer(model)
-            recognizer.accept(clip.samples)
-            chunked.append(recognizer.finish())
-        result.stream_agreement = float(np.mean([a == b for a, b in zip(chunked, whole_texts)]))
+        result.float_agreement = _share_equal(chunked, whole_texts)
     return result
+
+
+def chunked_greedy_text(model: AcousticModel, samples: np.ndarray) -> str:
+    """Greedy text of one utterance streamed through ``model`` chunk by chunk, as the server runs it."""
+    recognizer = UtteranceRecognizer(model)
+    recognizer.accept(samples)
+    return recognizer.finish()
+
+
+def _share_equal(texts: list[str], references: list[str]) -> float:
+    return float(np.mean([a == b for a, b in zip(texts, references)]))
 
 
 def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[Clip]) -> list[str] | None:

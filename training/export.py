@@ -1,8 +1,12 @@
 """Export stage: Keras weights -> streaming graph -> four TFLite variants + model card.
 
-The streaming graph has static shapes (batch 1, one chunk) and its caches as
-named inputs/outputs, exported through a SavedModel signature so LiteRT's
-signature runner addresses tensors by name, not by fragile index order.
+The streaming graph has batch 1, static cache shapes and its caches as named
+inputs/outputs, exported through a SavedModel signature so LiteRT's signature
+runner addresses tensors by name, not by fragile index order. Its time axis is
+left open: serving runs one chunk at a time, and the evaluation runs the very
+same file over a whole utterance to check that both give the same text. The
+dynamic-range int8 variant is converted from the frame-row form of the graph
+(``training.frame_rows``), whose int8 rounding does not depend on the chunking.
 """
 
 from __future__ import annotations
@@ -26,19 +30,43 @@ VARIANTS = {
 }
 
 
-def _concrete_function(stream_model, stack: CausalStack):
+def _signature(stack: CausalStack) -> list:
+    """Features with an open time axis, then the caches: the inputs of every exported variant."""
     import tensorflow as tf
 
     c = stack.config
-    specs = [tf.TensorSpec((1, c.chunk_frames, c.n_mels), tf.float32, name="features")]
-    specs += [tf.TensorSpec((1, *shape), tf.float32, name=f"cache{i}") for i, shape in enumerate(stack.cache_shapes())]
+    specs = [tf.TensorSpec((1, None, c.n_mels), tf.float32, name="features")]
+    return specs + [tf.TensorSpec((1, *shape), tf.float32, name=f"cache{i}")
+                    for i, shape in enumerate(stack.cache_shapes())]
 
-    @tf.function(input_signature=specs)
-    def step(features, *caches):
+
+def _frozen(step) -> object:
+    """The step's concrete function with weights as constants.
+
+    Otherwise the converter keeps resource variables and READ_VARIABLE ops,
+    which break calibration and slow every invoke.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(step.get_concrete_function())
+
+
+def streaming_functions(stack: CausalStack) -> tuple:
+    """The Keras streaming graph and its frame-row form, frozen, with the Keras model that owns the weights."""
+    import tensorflow as tf
+
+    from training.frame_rows import FrameRowGraph
+
+    stream_model = build_streaming_model(stack)
+
+    def keras_step(features, *caches):
         # A tuple, not a dict: freezing renames outputs to output_0..N in this order.
         return tuple(stream_model([features, *caches], training=False))
 
-    return step
+    specs = _signature(stack)
+    keras_graph = _frozen(tf.function(keras_step, input_signature=specs))
+    row_graph = _frozen(tf.function(FrameRowGraph(stack).step, input_signature=specs))
+    return keras_graph, row_graph, stream_model
 
 
 def representative_chunks(stack: CausalStack, feature_sets: list[np.ndarray], limit: int = 300):
@@ -60,16 +88,13 @@ def representative_chunks(stack: CausalStack, feature_sets: list[np.ndarray], li
 def convert_variants(stack: CausalStack, out_dir: Path, calibration: list[np.ndarray]) -> dict[str, Path]:
     import tensorflow as tf
 
-    stream_model = build_streaming_model(stack)
-    step = _concrete_function(stream_model, stack)
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    # Frozen weights: otherwise the converter keeps resource variables and
-    # READ_VARIABLE ops, which break calibration and slow every invoke.
-    concrete = convert_variables_to_constants_v2(step.get_concrete_function())
+    keras_graph, row_graph, stream_model = streaming_functions(stack)
     paths = {}
     for variant, filename in VARIANTS.items():
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], stream_model)
+        # Only the dynamic-range variant needs the frame-row form; the others keep the
+        # convolution kernels, whose rounding (float, or int16 with fixed scales) ignores chunking.
+        graph = row_graph if variant == "default" else keras_graph
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([graph], stream_model)
         if variant == "default":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         elif variant == "float16":

@@ -3,9 +3,10 @@
 Every convolution is causal and padding-free: it sees ``kernel - 1`` frames of
 its own past plus the current chunk. The *training* graph supplies that past as
 zeros (whole utterances, any length); the *streaming* graph takes it as explicit
-cache inputs and returns the new caches as outputs, with static shapes, which is
-what TFLite needs. Both graphs share weights, so running the streaming graph
-chunk by chunk computes exactly what the training graph computes at once.
+cache inputs and returns the new caches as outputs, with static cache shapes,
+which is what TFLite needs (there is no RNN, so the time axis may stay open).
+Both graphs share weights, so running the streaming graph chunk by chunk
+computes exactly what the training graph computes at once.
 """
 
 from __future__ import annotations
@@ -135,9 +136,9 @@ def build_training_model(stack: CausalStack) -> keras.Model:
 
 
 def build_streaming_model(stack: CausalStack) -> keras.Model:
-    """Batch 1, one chunk, caches in and out: the graph exported to TFLite."""
+    """Batch 1, caches in and out: the graph exported to TFLite (any number of frames, a multiple of the stride)."""
     c = stack.config
-    features = keras.Input((c.chunk_frames, c.n_mels), batch_size=1, name="features")
+    features = keras.Input((None, c.n_mels), batch_size=1, name="features")
     caches = [
         keras.Input(shape, batch_size=1, name=f"cache{i}") for i, shape in enumerate(stack.cache_shapes())
     ]
