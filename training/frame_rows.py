@@ -86,7 +86,7 @@ class FrameRowGraph:
             return joined
 
         new_caches: list = []
-        # Row starts come from a strided range, not a division, so every op also quantizes to int16x8.
+        # Output frame j reads input frames j*stride .. j*stride+kernel-1 of the cache joined to the chunk.
         starts = tf.range(0, tf.shape(features)[1], c.stride)[:, None]
         stem_rows = starts + tf.range(c.stem_kernel)[None]
         block_rows = tf.range(tf.shape(starts)[0])[:, None] + tf.range(c.kernel)[None]
