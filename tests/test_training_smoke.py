@@ -176,8 +176,8 @@ def test_every_variant_loads_with_litert_and_streams_like_keras(trained: Path, d
         # The same file over all frames in one invoke: float and dynamic-range int8 (frame rows) match
         # bit for bit; int16 activations requantize the caches, so they match to a rounding step.
         at_once = model.run_at_once(features)
-        exact = 1e-5 if name != "experimental" else 0.05 * np.abs(at_once).max()
-        assert np.abs(chunked - at_once).max() <= exact, name
+        rounding = 1e-5 if name != "experimental" else 0.05 * np.abs(at_once).max()
+        assert np.abs(chunked - at_once).max() <= rounding, name
 
 
 def _random_stack(block: str, blocks: int):

@@ -127,7 +127,10 @@ def _share_equal(texts: list[str], references: list[str]) -> float:
 
 
 def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[Clip]) -> list[str] | None:
-    """Greedy text of the Keras model run over each whole utterance at once (the reference)."""
+    """Greedy text of the float Keras model run over each whole utterance at once (None without TensorFlow).
+
+    The reference for "chunked = float model", which counts what quantization changes.
+    """
     try:
         from training.model import build_training_model
         from training.train import load_trained_stack
