@@ -9,11 +9,12 @@ out, which is also what the whole-utterance reference does.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 
 from dsp.features import FeatureConfig, StreamingLogMel, log_mel
-from models.decoder import GreedyCTCDecoder, Word, penalize_blank
+from models.decoder import GreedyCTCDecoder, Word, greedy_decode, penalize_blank
 from models.engine import AcousticModel, ModelCard
 from models.lm_decoder import LexiconBeamDecoder
 
@@ -34,6 +35,16 @@ def padded_utterance(features: np.ndarray, card: ModelCard) -> np.ndarray:
     """``features`` as the recognizer runs them: quiet lead, the audio, quiet to whole chunks plus the flush."""
     tail = (-len(features)) % card.chunk_frames + card.flush_frames
     return np.concatenate([lead_frames(card), np.asarray(features, np.float32), quiet_frames(card.features, tail)])
+
+
+def whole_utterance_text(logits_of: Callable[[np.ndarray], np.ndarray], features: np.ndarray, card: ModelCard) -> str:
+    """Greedy text of ``logits_of`` run once over ``features`` padded as the recognizer pads them.
+
+    The reference streaming is compared with: ``logits_of`` is a TFLite file
+    run at once, or the float Keras model.
+    """
+    logits = logits_of(padded_utterance(features, card))
+    return greedy_decode(logits, card.vocabulary, blank_penalty=card.blank_penalty)
 
 
 class UtteranceRecognizer:

@@ -22,9 +22,8 @@ from tqdm import tqdm
 
 from dsp.decode import decode_file
 from dsp.features import log_mel
-from models.decoder import greedy_decode
-from models.engine import AcousticModel
-from models.recognizer import UtteranceRecognizer, padded_utterance
+from models.engine import AcousticModel, ModelCard
+from models.recognizer import UtteranceRecognizer, whole_utterance_text
 from models.registry import ModelRegistry
 from models.session import transcribe_samples
 from training.corpus import fsdd_items, read_tsv
@@ -81,8 +80,8 @@ def _transcribe_all(transcribe, clips: list[Clip], desc: str) -> tuple[list[str]
     return hypotheses, seconds / sum(c.seconds for c in clips)
 
 
-def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], digits: list[Clip],
-                     whole_texts: list[str] | None) -> SystemResult:
+def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], dev_features: list[np.ndarray],
+                     digits: list[Clip], whole_texts: list[str] | None) -> SystemResult:
     model = registry.get(name)
     beam = registry.beam_decoder()
     result = SystemResult(name, size_mb=model.size_bytes / 1e6)
@@ -101,14 +100,12 @@ def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], digits
     digit_hyp, _ = _transcribe_all(via_session, digits, f"{name}/digits")
     result.digits_wer = corpus_wer([c.reference for c in digits], digit_hyp)
     result.examples = [(c.name, c.reference, h) for c, h in zip(dev[:6], dev_hyp[:6])]
-    features = [log_mel(c.samples, model.card.features) for c in dev]
     start = time.process_time()
-    for f in features:
+    for f in dev_features:
         model.run(f)
     result.rtf_model = (time.process_time() - start) / sum(c.seconds for c in dev)
     chunked = [chunked_greedy_text(model, clip.samples) for clip in dev]
-    at_once = [greedy_decode(model.run_at_once(padded_utterance(f, model.card)), model.card.vocabulary,
-                             blank_penalty=model.card.blank_penalty) for f in features]
+    at_once = [whole_utterance_text(model.run_at_once, f, model.card) for f in dev_features]
     result.stream_agreement = _share_equal(chunked, at_once)
     if whole_texts is not None:
         result.float_agreement = _share_equal(chunked, whole_texts)
@@ -126,7 +123,7 @@ def _share_equal(texts: list[str], references: list[str]) -> float:
     return float(np.mean([a == b for a, b in zip(texts, references)]))
 
 
-def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[Clip]) -> list[str] | None:
+def whole_utterance_texts(models_dir: Path, card: ModelCard, dev_features: list[np.ndarray]) -> list[str] | None:
     """Greedy text of the float Keras model run over each whole utterance at once (None without TensorFlow).
 
     The reference for "chunked = float model", which counts what quantization changes.
@@ -136,16 +133,12 @@ def whole_utterance_texts(models_dir: Path, registry: ModelRegistry, dev: list[C
         from training.train import load_trained_stack
     except ImportError:
         return None
-    stack = load_trained_stack(models_dir)
-    model = build_training_model(stack)
-    card = registry.card
-    texts = []
-    for clip in dev:
-        feats = log_mel(clip.samples, card.features)
-        feats = padded_utterance(feats, card)
-        logits = np.asarray(model(feats[None], training=False))[0]
-        texts.append(greedy_decode(logits, card.vocabulary, blank_penalty=card.blank_penalty))
-    return texts
+    model = build_training_model(load_trained_stack(models_dir))
+
+    def float_logits(features: np.ndarray) -> np.ndarray:
+        return np.asarray(model(features[None], training=False))[0]
+
+    return [whole_utterance_text(float_logits, f, card) for f in dev_features]
 
 
 def pocketsphinx_recognizer() -> Callable[[np.ndarray], str] | None:
@@ -184,8 +177,9 @@ def run_evaluate(args: Namespace) -> list[SystemResult]:
     registry = ModelRegistry(args.models_dir, threads=1, pool_size=1)
     dev = load_dev(args.shared)
     digits = load_digits(args.shared)
-    whole = whole_utterance_texts(args.models_dir, registry, dev)
-    results = [evaluate_variant(registry, name, dev, digits, whole) for name in registry.available()]
+    dev_features = [log_mel(c.samples, registry.card.features) for c in dev]  # one card: the same for every variant
+    whole = whole_utterance_texts(args.models_dir, registry.card, dev_features)
+    results = [evaluate_variant(registry, name, dev, dev_features, digits, whole) for name in registry.available()]
     reference = None if args.no_pocketsphinx else evaluate_pocketsphinx(dev, digits)
     context = {
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
