@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="residual blocks to deepen the model to before each cycle, one per cycle (the last carries "
                             "on to later cycles; new blocks start as the identity, every trained weight is kept); 0 "
                             "keeps its depth (the shipped model: 12 blocks in cycles 1-5, 16 from cycle 6)")
+    adapt.add_argument("--adapt-level-drop-db", type=float, nargs="+", default=[0.0],
+                       help="each adapt cycle makes half its utterances up to this many dB quieter (on the features, "
+                            "exactly; the rendered audio peaks at -25..+3 dB), one per cycle (the last carries on)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")
