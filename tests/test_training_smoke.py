@@ -112,6 +112,9 @@ def test_the_lm_stage_can_rebuild_the_lm_and_keep_the_shipped_beam_settings(pipe
     decoder = json.loads(card_path.read_text())["decoder"]
     assert {k: decoder[k] for k in pinned} == pinned
     assert decoder["tuning_slice"] == card["decoder"]["tuning_slice"]  # the record of where they were tuned stays
+    assert decoder["tuning_beam_wer"] == card["decoder"]["tuning_beam_wer"]  # and what they scored then
+    for checked in ("checked_greedy_wer", "checked_beam_wer"):  # measured again on this card's model
+        assert isinstance(decoder[checked], float) and 0.0 <= decoder[checked] and checked not in card["decoder"]
     assert "ngram 4=" in (models / "lm.arpa").read_text()[:200] and decoder["lm_ngrams"]["4-grams"] > 0
     del card["decoder"]
     card_path.write_text(json.dumps(card))

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500), (9500, 13500), (9500, 15500),
                                (15500, 19000), (15500, 19000), (19000, 22000),
-                               (19000, 22000)],
+                               (19000, 22000), (22000, 25000), (22000, 25000)],
                       help="natural-voice (Kokoro, Piper, festival, flite) utterances each adapt cycle trains on, as "
                            "N (the first N of one seeded list) or START:END (items START..END-1, e.g. only those new "
                            "to the cycle); the data stage renders what the cycles (or --adapt-cycle alone) need. "
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         "adapt (learning-rate cycles on the natural voices: Kokoro, Piper, festival, flite)")
     adapt.add_argument("--adapt-minutes", type=float, nargs="+",
                        default=[160.0, 35.0, 60.0, 60.0, 58.0, 25.0, 65.0, 55.0, 15.0, 45.0,
-                                15.0],
+                                15.0, 45.0, 15.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
@@ -74,18 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-cycle", type=int, default=None,
                        help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
                             "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
-                            "trained on the same mix (range, FSDD repeats, base share, depth, peak rate)")
+                            "trained on the same mix (range, FSDD repeats, base share, depth, peak rate, level drop)")
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+",
-                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4],
+                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
                             "carries on to later cycles)")
     adapt.add_argument("--adapt-blocks", type=int, nargs="+", default=[0, 0, 0, 0, 0, 16],
                        help="residual blocks to deepen the model to before each cycle, one per cycle (the last carries "
                             "on to later cycles; new blocks start as the identity, every trained weight is kept); 0 "
                             "keeps its depth (the shipped model: 12 blocks in cycles 1-5, 16 from cycle 6)")
-    adapt.add_argument("--adapt-level-drop-db", type=float, nargs="+", default=[0.0],
+    adapt.add_argument("--adapt-level-drop-db", type=float, nargs="+",
+                       default=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0],
                        help="each adapt cycle makes half its utterances up to this many dB quieter (on the features, "
-                            "exactly; the rendered audio peaks at -25..+3 dB), one per cycle (the last carries on)")
+                            "exactly; the rendered audio peaks at 0.9 of full scale, then -25..+3 dB), one per cycle "
+                            "(the last carries on; the shipped model: 20 from cycle 12)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")

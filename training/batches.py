@@ -31,7 +31,7 @@ def spec_augment(features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def quieter(features: np.ndarray, drop_db: float, log_floor: float) -> np.ndarray:
     """Log-mel ``features`` of the same audio ``drop_db`` quieter, exactly: the gain scales the mel power.
 
-    The rendered training audio peaks between -25 and +3 dB of full scale,
+    The rendered training audio peaks between -26 and +2 dB of full scale,
     while a quiet talker far from a cheap USB microphone records 30-40 dB
     down, where soft consonants sink toward the log floor. Applying the gain
     here reaches those levels without rendering the data again.

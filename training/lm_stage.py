@@ -11,6 +11,7 @@ import itertools
 import json
 import time
 from argparse import Namespace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -156,22 +157,55 @@ def kept_decoder(card_path: Path) -> dict:
     return decoder
 
 
-def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
-    """(the card's decoder section, the sweep behind it), tuned on the held-out slice with ``models/lm.arpa``."""
-    models_dir: Path = args.models_dir
-    registry = ModelRegistry(models_dir)
-    model = registry.get()
+@dataclass
+class TuningSlice:
+    """The held-out slice run through the default variant: what the decoder settings are chosen (or checked) on."""
+
+    name: str
+    description: str
+    logits: list[np.ndarray]
+    texts: list[str]
+    audio_seconds: float
+
+
+def tuning_logits(args: Namespace, registry: ModelRegistry) -> TuningSlice:
     slice_name, slice_text = tuning_slice(args.work_dir)
     features, texts, _ = load_shards(args.work_dir / "features" / slice_name)
     card = registry.card
     limit = min(len(features), args.tune_utterances)
-    logits = []
-    for feats in features[:limit]:
-        logits.append(model.run(padded_utterance(feats, card)))
-    decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
-    result = tune(decoder, logits, texts[:limit], card.vocabulary, args.blank_penalties)
+    model = registry.get()
+    logits = [model.run(padded_utterance(feats, card)) for feats in features[:limit]]
     audio_seconds = sum(len(f) for f in features[:limit]) * card.features.hop_length / card.features.sample_rate
-    result.update(widen(decoder, logits, texts[:limit], audio_seconds, result["best"]))
+    return TuningSlice(slice_name, f"{limit} {slice_text}", logits, texts[:limit], audio_seconds)
+
+
+def kept_decoder_measured(args: Namespace, kept: dict) -> dict:
+    """The kept settings, plus the tuning slice's WER with them on the model in ``--models-dir``.
+
+    The ``tuning_*`` figures stay those of the model the settings were tuned
+    on, several adapt cycles back; the ``checked_*`` ones say how the settings
+    do on this model (greedy with the blank penalty, as the partials run).
+    """
+    registry = ModelRegistry(args.models_dir)
+    tuning = tuning_logits(args, registry)
+    penalty = kept.get("blank_penalty", 0.0)
+    adjusted = [penalize_blank(l, penalty) for l in tuning.logits]
+    decoder = LexiconBeamDecoder(args.models_dir / LM_FILE, registry.card.vocabulary, BeamSettings.from_dict(kept))
+    greedy = corpus_wer(tuning.texts, [greedy_decode(l, registry.card.vocabulary) for l in adjusted])
+    beam = corpus_wer(tuning.texts, [decoder.decode(l) for l in adjusted])
+    return dict(kept, checked_greedy_wer=greedy, checked_beam_wer=beam)
+
+
+def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
+    """(the card's decoder section, the sweep behind it), tuned on the held-out slice with ``models/lm.arpa``."""
+    models_dir: Path = args.models_dir
+    registry = ModelRegistry(models_dir)
+    card = registry.card
+    tuning = tuning_logits(args, registry)
+    slice_name, logits, texts = tuning.name, tuning.logits, tuning.texts
+    decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
+    result = tune(decoder, logits, texts, card.vocabulary, args.blank_penalties)
+    result.update(widen(decoder, logits, texts, tuning.audio_seconds, result["best"]))
     best = result["best"]
     section = {"type": "beam", "lm_weight": best["lm_weight"], "word_score": best["word_score"],
                "blank_penalty": best["blank_penalty"],
@@ -183,7 +217,7 @@ def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
                "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
                f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
                f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
-               "tuned_on": f"{limit} {slice_text}", "tuning_slice": slice_name,
+               "tuned_on": tuning.description, "tuning_slice": slice_name,
                "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
     return section, result
 
@@ -194,7 +228,11 @@ def run_lm(args: Namespace) -> dict:
     kept = kept_decoder(card_path) if args.keep_decoder else None  # checked before the LM's minutes of work
     counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words(),
                         order=args.lm_order)
-    section, result = (kept, {"best": kept}) if kept is not None else tuned_decoder(args)
+    if kept is not None:
+        section = kept_decoder_measured(args, kept)
+        result = {"best": section}
+    else:
+        section, result = tuned_decoder(args)
     section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=counts)
     raw = json.loads(card_path.read_text())
     raw["decoder"] = section

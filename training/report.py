@@ -121,7 +121,16 @@ def _decoder_text(decoder: dict) -> str:
             f"word bonus {decoder.get('word_score')} and blank penalty {decoder.get('blank_penalty', 0.0)} (also "
             f"applied to the greedy partials) tuned on {decoder.get('tuned_on')} "
             f"(tuning WER greedy {decoder.get('tuning_greedy_wer', float('nan')):.3f} -> beam "
-            f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).{_width_text(decoder)}")
+            f"{decoder.get('tuning_beam_wer', float('nan')):.3f}).{_checked_text(decoder)}{_width_text(decoder)}")
+
+
+def _checked_text(decoder: dict) -> str:
+    """The kept settings measured on the card's own model (``lm --keep-decoder``)."""
+    if "checked_beam_wer" not in decoder:
+        return ""
+    return (f" Kept since then (`lm --keep-decoder`); with this card's acoustic model the same slice scores WER "
+            f"{decoder['checked_greedy_wer']:.3f} greedy with the blank penalty, {decoder['checked_beam_wer']:.3f} "
+            "with the beam.")
 
 
 def _width_text(decoder: dict) -> str:
@@ -159,6 +168,16 @@ def _training_text(card: dict) -> str:
     return " ".join(parts) or "Training record: not in the card."
 
 
+def _level_text(card: dict) -> str:
+    """The adapt cycles that also trained on quieter levels (``--adapt-level-drop-db``), for the data card."""
+    by_drop: dict[float, list[str]] = {}
+    for section in adapt_sections(card):
+        if card[section].get("level_drop_db"):
+            by_drop.setdefault(card[section]["level_drop_db"], []).append(section[5:] or "1")
+    return "".join(f"; adapt cycle{'s' if len(cycles) > 1 else ''} {', '.join(cycles)}: half the utterances up to "
+                   f"{drop:g} dB quieter (on the features)" for drop, cycles in by_drop.items())
+
+
 def _eras_text() -> str:
     """The natural set's engine shares, era by era (``training.corpus.NATURAL_ERAS``)."""
     eras = []
@@ -192,7 +211,8 @@ def _model_section(card: dict, context: dict) -> list[str]:
         f"espeak-ng and flite; natural set (`natural`, adapt stage): {_eras_text()}; each utterance spoken once "
         "and augmented three times.",
         f"- Augmentation (utterances per transform): {', '.join(f'{k} {v}' for k, v in train.get('augmentation_counts', {}).items())}; "
-        "random gain on all; SpecAugment during training.",
+        f"random gain on all (peak 0.9 of full scale, then -25 to +3 dB){_level_text(card)}; "
+        "SpecAugment during training.",
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
         "## Reproduce", "",
         "```", "pip install -r training/requirements.txt",
