@@ -169,6 +169,7 @@ class TuningSlice:
 
 
 def tuning_logits(args: Namespace, registry: ModelRegistry) -> TuningSlice:
+    """The slice's logits from the default variant, run once: the grid decodes them a hundred times."""
     slice_name, slice_text = tuning_slice(args.work_dir)
     features, texts, _ = load_shards(args.work_dir / "features" / slice_name)
     card = registry.card
@@ -202,7 +203,7 @@ def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
     registry = ModelRegistry(models_dir)
     card = registry.card
     tuning = tuning_logits(args, registry)
-    slice_name, logits, texts = tuning.name, tuning.logits, tuning.texts
+    logits, texts = tuning.logits, tuning.texts
     decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
     result = tune(decoder, logits, texts, card.vocabulary, args.blank_penalties)
     result.update(widen(decoder, logits, texts, tuning.audio_seconds, result["best"]))
@@ -217,7 +218,7 @@ def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
                "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
                f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
                f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
-               "tuned_on": tuning.description, "tuning_slice": slice_name,
+               "tuned_on": tuning.description, "tuning_slice": tuning.name,
                "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
     return section, result
 
