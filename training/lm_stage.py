@@ -76,6 +76,11 @@ def tuning_slice(work_dir: Path) -> tuple[str, str]:
     return "tune", "held-out synthetic tuning utterances (espeak-ng, flite)"
 
 
+def greedy_wer(adjusted: list[np.ndarray], references: list[str], vocabulary: list[str]) -> float:
+    """WER of the greedy text of blank-penalised logits: what the partials show."""
+    return corpus_wer(references, [greedy_decode(l, vocabulary) for l in adjusted])
+
+
 def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list[str], vocabulary: list[str],
          blank_penalties: list[float]) -> dict:
     """Grid search; the greedy rows (one per blank penalty) are kept for the report."""
@@ -83,7 +88,7 @@ def tune(decoder: LexiconBeamDecoder, logits: list[np.ndarray], references: list
     for penalty in blank_penalties:
         adjusted = [penalize_blank(l, penalty) for l in logits]
         rows.append({"lm_weight": 0.0, "word_score": 0.0, "blank_penalty": penalty, "decoder": "greedy",
-                     "wer": corpus_wer(references, [greedy_decode(l, vocabulary) for l in adjusted])})
+                     "wer": greedy_wer(adjusted, references, vocabulary)})
         for lm_weight, word_score in tqdm(list(itertools.product(LM_WEIGHTS, WORD_SCORES)), desc=f"lm/tune {penalty}"):
             decoder.retune(BeamSettings(lm_weight=lm_weight, word_score=word_score))
             wer = corpus_wer(references, [decoder.decode(l) for l in adjusted])
@@ -192,7 +197,7 @@ def kept_decoder_measured(args: Namespace, kept: dict) -> dict:
     penalty = kept.get("blank_penalty", 0.0)
     adjusted = [penalize_blank(l, penalty) for l in tuning.logits]
     decoder = LexiconBeamDecoder(args.models_dir / LM_FILE, registry.card.vocabulary, BeamSettings.from_dict(kept))
-    greedy = corpus_wer(tuning.texts, [greedy_decode(l, registry.card.vocabulary) for l in adjusted])
+    greedy = greedy_wer(adjusted, tuning.texts, registry.card.vocabulary)
     beam = corpus_wer(tuning.texts, [decoder.decode(l) for l in adjusted])
     return dict(kept, checked_greedy_wer=greedy, checked_beam_wer=beam)
 
