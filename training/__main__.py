@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500), (9500, 13500), (9500, 15500),
                                (15500, 19000), (15500, 19000), (19000, 22000),
-                               (19000, 22000), (22000, 25000), (22000, 25000)],
+                               (19000, 22000), (22000, 25000), (22000, 25000), (25000, 28000),
+                               (25000, 28000)],
                       help="natural-voice (Kokoro, Piper, festival, flite) utterances each adapt cycle trains on, as "
                            "N (the first N of one seeded list) or START:END (items START..END-1, e.g. only those new "
                            "to the cycle); the data stage renders what the cycles (or --adapt-cycle alone) need. "
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "adapt (learning-rate cycles on the natural voices: Kokoro, Piper, festival, flite)")
     adapt.add_argument("--adapt-minutes", type=float, nargs="+",
                        default=[160.0, 35.0, 60.0, 60.0, 58.0, 25.0, 65.0, 55.0, 15.0, 45.0,
-                                15.0, 45.0, 15.0],
+                                15.0, 45.0, 15.0, 45.0, 15.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                             "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
                             "trained on the same mix (range, FSDD repeats, base share, depth, peak rate, level drop)")
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+",
-                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4],
+                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
                             "carries on to later cycles)")
     adapt.add_argument("--adapt-blocks", type=int, nargs="+", default=[0, 0, 0, 0, 0, 16],
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                        default=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0],
                        help="each adapt cycle makes half its utterances up to this many dB quieter (on the features, "
                             "exactly; the rendered audio peaks at 0.9 of full scale, then -25..+3 dB), one per cycle "
-                            "(the last carries on; the shipped model: 20 from cycle 12)")
+                            "(the last carries on; the shipped model: 20 from cycle 12 on)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     lm = parser.add_argument_group("lm")
