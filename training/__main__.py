@@ -17,7 +17,7 @@ from training import STAGES, natural_range
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("stage", choices=[*STAGES, "all"])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data",
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--tts-utterances", type=int, default=20000)
     data.add_argument("--tts-shards", type=int, default=None,
                       help="render only the first N shards (500 prompts each) of the base espeak-ng/flite prompts, "
-                           "e.g. for one adapt cycle that keeps a share of them; default: all")
+                           "e.g. for one adapt cycle: as many as its --adapt-base-shards; default: all")
     data.add_argument("--fsdd-copies", type=int, default=3, help="augmented copies of each FSDD recording")
     data.add_argument("--natural-utterances", type=natural_range, nargs="+",
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500), (9500, 13500), (9500, 15500),
@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     adapt.add_argument("--adapt-cycle", type=int, default=None,
                        help="run only this cycle (1, 2...) from the model in --models-dir; default: every cycle in "
                             "order, each a new learning-rate cycle with its own checkpoint, resumed only when it "
-                            "trained on the same mix (range, FSDD repeats, base share, depth, peak rate, level drop)")
+                            "trained on the same mix (range, FSDD repeats, base share and shards, depth, peak rate, "
+                            "level drop)")
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+",
                        default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(the last carries on; the shipped model: 20 from cycle 12 on)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
+    adapt.add_argument("--adapt-base-shards", type=int, nargs="+", default=[40, 40, 40, 40, 40, 20, 20, 12],
+                       help="the base share is drawn from the first N base shards (500 prompts each), one per cycle "
+                            "(the last carries on; the shipped model: all 40 in cycles 1-5, 20 in 6-7, 12 from 8 "
+                            "on); the data stage's --tts-shards must render at least that many")
     lm = parser.add_argument_group("lm")
     lm.add_argument("--lm-order", type=int, default=4,
                     help="n-gram order of the word LM (the shipped model: 4; 3 was shipped before session 21)")
@@ -105,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.stage in ("adapt", "all") and len(args.natural_utterances) != len(args.adapt_minutes):
         parser.error("--natural-utterances and --adapt-minutes take one value per adapt cycle")

@@ -20,7 +20,7 @@ import numpy as np
 from training.batches import CTCBatches, ctc_loss
 from training.heap import KeepHeapMemory
 from training.model import CausalStack, ModelConfig, build_training_model, deepened
-from training.render import SHARDS_FILE, load_shards
+from training.render import SHARD_SIZE, SHARDS_FILE, load_shards
 
 
 def feature_stats(features: list[np.ndarray], sample: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +104,16 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     the finetune stage, as often as the cycle's ``--adapt-fsdd-repeats`` says.
     """
     features, texts, ids = _load_training_shards(args, "shard-*.npz")
-    rng = np.random.default_rng(args.seed)
     natural = args.natural_utterances[cycle - 1]
-    keep = [i for i, item in enumerate(ids) if _in_adapt_mix(item, natural, rng, args.adapt_base_share)]
+    base_shards = _for_cycle(args.adapt_base_shards, cycle)
+    keep = adapt_mix(ids, args, cycle, _planned_base_items(args))
     features, texts, ids = [features[i] for i in keep], [texts[i] for i in keep], [ids[i] for i in keep]
     fsdd_repeats = _for_cycle(args.adapt_fsdd_repeats, cycle)
     features, texts = _repeat(features, texts, ids, "fsdd/", fsdd_repeats)
     stack = load_trained_stack(args.models_dir)
     learning_rate = _for_cycle(args.adapt_learning_rate, cycle)
     record = {"natural_items": list(natural), "fsdd_repeats": fsdd_repeats, "base_share": args.adapt_base_share,
+              "base_shards": base_shards,
               "learning_rate": learning_rate}  # the checkpoint of another peak rate is not resumed either
     blocks = _for_cycle(args.adapt_blocks, cycle)
     if blocks:  # recorded, so that a checkpoint of another depth is not resumed
@@ -127,16 +128,59 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
                 level_drop_db=level_drop_db)
 
 
+def adapt_mix(ids: list[str], args: Namespace, cycle: int, planned_base: int) -> list[int]:
+    """The positions in ``ids`` (the training shards in name order) that adapt cycle ``cycle`` trains on.
+
+    ``planned_base``: the base prompts in the data stage's item list. FSDD is
+    repeated on top of these positions (``--adapt-fsdd-repeats``).
+    """
+    base_shards = _for_cycle(args.adapt_base_shards, cycle)
+    _check_base_rendered(ids, base_shards, planned_base, cycle)
+    rng = np.random.default_rng(args.seed)
+    natural = args.natural_utterances[cycle - 1]
+    return [i for i, item in enumerate(ids)
+            if _in_adapt_mix(item, natural, rng, args.adapt_base_share, base_shards * SHARD_SIZE)]
+
+
 def _for_cycle(values: list, cycle: int):
     """A per-cycle option's value for ``cycle``: its entry, or the last one for later cycles."""
     return values[min(cycle, len(values)) - 1]
 
 
-def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float) -> bool:
-    """Natural items in the cycle's range, all FSDD and noise, a random ``base_share`` of the base TTS set."""
+def _in_adapt_mix(item_id: str, natural: tuple[int, int], rng: np.random.Generator, base_share: float,
+                  base_items: int) -> bool:
+    """Natural items in the cycle's range, all FSDD and noise, a random ``base_share`` of the first ``base_items``.
+
+    Base items past ``base_items`` draw no random number, so the share kept is
+    the same whether the cache holds every base shard or only those the cycle
+    keeps from (the shipped cycles 8 on were trained from a cache of 12).
+    """
     if item_id.startswith("natural/"):
-        return natural[0] <= int(item_id.split("/")[1].split("#")[0]) < natural[1]
-    return not item_id.startswith("tts/") or rng.random() < base_share
+        return natural[0] <= _item_number(item_id) < natural[1]
+    if not item_id.startswith("tts/"):
+        return True
+    return _item_number(item_id) < base_items and rng.random() < base_share
+
+
+def _item_number(item_id: str) -> int:
+    """``tts/000123`` and ``natural/00123#2`` -> 123."""
+    return int(item_id.split("/")[1].split("#")[0])
+
+
+def _planned_base_items(args: Namespace) -> int:
+    """How many base prompts the data stage listed (``items.json``), rendered or skipped by ``--tts-shards``."""
+    items = json.loads((args.work_dir / "features" / "train" / "items.json").read_text())
+    return sum(item["kind"] == "tts" for item in items)
+
+
+def _check_base_rendered(ids: list[str], base_shards: int, planned_base: int, cycle: int) -> None:
+    """Stop before a cycle would train on fewer base items than its mix names (a cache rendered with fewer shards)."""
+    wanted = min(base_shards * SHARD_SIZE, planned_base)
+    rendered = len({item_id for item_id in ids if item_id.startswith("tts/") and _item_number(item_id) < wanted})
+    if rendered < wanted:
+        raise SystemExit(f"adapt cycle {cycle} keeps a share of the first {base_shards} base shards, but only "
+                         f"{rendered} of their {wanted} utterances are rendered: run the data stage with "
+                         f"--tts-shards {base_shards} (or without it)")
 
 
 BASE_SHARDS = "shard-[0-9]*.npz"  # the adapt stage's natural shards are shard-natural-*
