@@ -37,8 +37,8 @@ def test_default_mix_has_as_many_utterances_as_the_shipped_cycle(cycle: int) -> 
     natural = args.natural_utterances[cycle - 1]
     ids = _training_ids(by_kind, natural, args.natural_copies)
     kept = adapt_mix(ids, args, cycle, by_kind["tts"])
-    repeats = min(cycle, len(args.adapt_fsdd_repeats)) - 1
-    utterances = len(kept) + (args.adapt_fsdd_repeats[repeats] - 1) * by_kind["fsdd"]
+    fsdd_repeats = args.adapt_fsdd_repeats[min(cycle, len(args.adapt_fsdd_repeats)) - 1]  # the last carries on
+    utterances = len(kept) + (fsdd_repeats - 1) * by_kind["fsdd"]
     assert utterances == CARD[f"adapt{cycle}"]["utterances"]
 
 
