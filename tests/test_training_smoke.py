@@ -133,6 +133,18 @@ def test_stage_times_go_to_the_card_once_it_exists_and_to_the_work_dir_always(pi
     assert {"data", "train", "finetune", "adapt", "export", "lm"} <= log.keys()
 
 
+def test_export_carries_the_data_time_of_the_work_dir_it_merges(pipeline, tmp_path, shared_data):
+    """A card exported from another models dir reports this work dir's render, not the one it was copied with."""
+    work, models = shutil.copytree(pipeline[0], tmp_path / "work"), shutil.copytree(pipeline[1], tmp_path / "models")
+    card_path = models / "model.json"
+    card = json.loads(card_path.read_text())
+    card["stage_seconds"]["data"] = 123456.0  # an older render's time, as a copied card carries it
+    card_path.write_text(json.dumps(card))
+    _run("export", "--shared", str(shared_data), work=work, models=models)
+    rendered = json.loads((work / "timings.json").read_text())["data"]
+    assert json.loads(card_path.read_text())["stage_seconds"]["data"] == rendered != 123456.0
+
+
 def test_adapt_cycles_and_budgets_must_pair_up():
     cmd = [sys.executable, "-m", "training", "adapt", "--natural-utterances", "6", "8", "--adapt-minutes", "1"]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)

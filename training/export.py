@@ -147,6 +147,18 @@ def flush_frames(config: ModelConfig) -> int:
     return 2 * config.chunk_frames
 
 
+def _data_stage_time(work_dir: Path) -> dict[str, float]:
+    """The work dir's data time travels with the data card merged from it.
+
+    The data stage writes its time into whichever card ``--models-dir`` named
+    then, which need not be the card exported now; without this the exported
+    card would report another render's time beside this render's data.
+    """
+    log = work_dir / "timings.json"
+    timings = json.loads(log.read_text()) if log.exists() else {}
+    return {"data": timings["data"]} if "data" in timings else {}
+
+
 def run_export(args: Namespace) -> dict:
     from training.train import load_trained_stack
     from training.render import SHARDS_FILE, load_shards, merge_data_cards, with_shards, without_shards
@@ -163,6 +175,7 @@ def run_export(args: Namespace) -> dict:
         previous = json.loads(existing.read_text())
         sections = ("decoder", "training", "finetune", "normalization", "stage_seconds", *adapt_sections(previous))
         keep = {k: previous[k] for k in sections if k in previous}
+        keep["stage_seconds"] = {**keep.get("stage_seconds", {}), **_data_stage_time(args.work_dir)}
         previous_data = previous.get("data", {})
         if shards_path.exists():
             previous_data = with_shards(previous_data, json.loads(shards_path.read_text()))
