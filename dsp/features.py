@@ -45,13 +45,22 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
+def _band_edges_hz(config: FeatureConfig) -> np.ndarray:
+    """Evenly spaced on the mel scale: band m rises from edge m, peaks at m + 1 and falls to m + 2."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(config.f_min), _hz_to_mel(config.f_max), config.n_mels + 2))
+
+
+def mel_centres_hz(config: FeatureConfig) -> np.ndarray:
+    """Centre frequency of each mel band, in Hz (the peaks of ``mel_filterbank``'s triangles)."""
+    return _band_edges_hz(config)[1:-1]
+
+
 @lru_cache(maxsize=8)
 def mel_filterbank(config: FeatureConfig) -> np.ndarray:
     """Triangular HTK-style filters, shape ``(n_fft // 2 + 1, n_mels)``."""
     n_bins = config.n_fft // 2 + 1
     fft_freqs = np.linspace(0.0, config.sample_rate / 2.0, n_bins)
-    mel_points = np.linspace(_hz_to_mel(config.f_min), _hz_to_mel(config.f_max), config.n_mels + 2)
-    hz_points = _mel_to_hz(mel_points)
+    hz_points = _band_edges_hz(config)
     bank = np.zeros((n_bins, config.n_mels), dtype=np.float64)
     for m in range(config.n_mels):
         left, centre, right = hz_points[m], hz_points[m + 1], hz_points[m + 2]

@@ -46,8 +46,8 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
     cycles = ["--natural-utterances", "6", "4:8", "--adapt-minutes", "1", "1"]
     _run("data", *common, *data, *cycles, work=work, models=models)
     _run("adapt", *common, *cycles, "--adapt-fsdd-repeats", "3", "--max-steps", "2", "--batch-frames", "6000",
-         "--adapt-blocks", "0", "3", "--adapt-level-drop-db", "0", "20",
-         work=work, models=models)  # the second cycle deepens the 2-block model and trains on quieter levels too
+         "--adapt-blocks", "0", "3", "--adapt-level-drop-db", "0", "20", "--adapt-warp", "0", "0.1",
+         work=work, models=models)  # the second cycle deepens the 2-block model, trains on quieter levels and warps
     _run("export", *common, work=work, models=models)
     _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
     return work, models
@@ -77,6 +77,7 @@ def test_each_adapt_cycle_trains_on_its_range_of_the_natural_set_and_keeps_its_o
     assert first["fsdd_repeats"] == second["fsdd_repeats"] == 3  # one value carries on to every cycle
     assert "blocks" not in first  # 0: the first cycle kept the depth it was given
     assert "level_drop_db" not in first and second["level_drop_db"] == 20
+    assert "warp" not in first and second["warp"] == 0.1
     assert second["blocks"] == card["model"]["blocks"] == 3  # exported and streamed below
 
 
@@ -85,7 +86,7 @@ def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_
     work, models = shutil.copytree(pipeline[0], tmp_path / "work"), shutil.copytree(pipeline[1], tmp_path / "models")
     common = ["--shared", str(shared_data), "--adapt-cycle", "2", "--max-steps", "2", "--batch-frames", "6000",
               "--adapt-minutes", "1", "1", "--adapt-fsdd-repeats", "3", "--adapt-blocks", "3",
-              "--adapt-level-drop-db", "0", "20"]
+              "--adapt-level-drop-db", "0", "20", "--adapt-warp", "0", "0.1"]
     same = _run("adapt", *common, "--natural-utterances", "6", "4:8", work=work, models=models)
     assert "resuming" in same and "starting over" not in same
     other = _run("adapt", *common, "--natural-utterances", "6", "5:8", work=work, models=models)
@@ -96,6 +97,9 @@ def test_an_adapt_cycle_resumes_only_a_checkpoint_of_the_same_mix(pipeline, tmp_
     louder = _run("adapt", *common, "--natural-utterances", "6", "5:8", "--adapt-learning-rate", "1e-4",
                   "--adapt-level-drop-db", "0", work=work, models=models)
     assert "starting over" in louder  # same mix and rate, without the level augmentation
+    unwarped = _run("adapt", *common, "--natural-utterances", "6", "5:8", "--adapt-learning-rate", "1e-4",
+                    "--adapt-level-drop-db", "0", "--adapt-warp", "0", work=work, models=models)
+    assert "starting over" in unwarped  # and without the warp
     assert json.loads((models / "model.json").read_text())["adapt2"]["natural_items"] == [5, 8]
 
 

@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="each adapt cycle makes half its utterances up to this many dB quieter (on the features, "
                             "exactly; the rendered audio peaks at 0.9 of full scale, then -25..+3 dB), one per cycle "
                             "(the last carries on; the shipped model: 20 from cycle 12 on)")
+    adapt.add_argument("--adapt-warp", type=float, nargs="+", default=[0.0],
+                       help="each adapt cycle scales every utterance's frequencies by a factor drawn from 1 +- this "
+                            "(vocal tract length perturbation, on the features, fresh each epoch), one per cycle (the "
+                            "last carries on; the shipped model: 0)")
     adapt.add_argument("--adapt-base-share", type=float, default=0.3,
                        help="share of the base espeak/flite utterances kept in the adapt mix")
     adapt.add_argument("--adapt-base-shards", type=int, nargs="+", default=[40, 40, 40, 40, 40, 20, 20, 12],

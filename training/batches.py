@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from dsp.features import FeatureConfig
+from dsp.features import FeatureConfig, mel_centres_hz
 from models.text import encode
 from training.model import ModelConfig, output_frames
 
@@ -40,6 +40,28 @@ def quieter(features: np.ndarray, drop_db: float, log_floor: float) -> np.ndarra
     return np.log(power * 10 ** (-drop_db / 10) + log_floor).astype(np.float32)
 
 
+def warped(features: np.ndarray, alpha: float, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """Log-mel ``features`` with every frequency scaled by ``alpha`` (vocal tract length perturbation).
+
+    The synthetic voices are a few dozen vocal tracts, real users are every
+    one; scaling the formants by a fresh factor each epoch spreads the voices
+    the model hears without rendering the data again. Each mel band takes the
+    power found at ``frequency / alpha``; above 85% of the band's top the warp
+    bends so that the top edge stays where it is (Jaitly and Hinton's VTLP).
+    """
+    centres = mel_centres_hz(config)
+    top = config.f_max
+    bend = 0.85 * top * min(1.0, alpha)
+    source = np.where(centres <= bend, centres / alpha,
+                      bend / alpha + (centres - bend) * (top - bend / alpha) / (top - bend))
+    position = np.interp(source, centres, np.arange(len(centres), dtype=np.float64))
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(centres) - 1)
+    weight = position - low
+    power = np.exp(features.astype(np.float64))
+    return np.log(power[:, low] * (1.0 - weight) + power[:, high] * weight).astype(np.float32)
+
+
 def usable(features: np.ndarray, text: str, config: ModelConfig) -> bool:
     """CTC needs an output frame per label plus one between repeated letters."""
     repeats = sum(1 for a, b in zip(text, text[1:]) if a == b)
@@ -50,11 +72,12 @@ class CTCBatches(keras.utils.PyDataset):
     """Batches of similar length; ``y`` packs (output frames, labels...) per row for the CTC loss."""
 
     def __init__(self, features: list[np.ndarray], texts: list[str], config: ModelConfig, batch_frames: int,
-                 augment: bool = True, seed: int = 0, level_drop_db: float = 0.0,
+                 augment: bool = True, seed: int = 0, level_drop_db: float = 0.0, warp: float = 0.0,
                  log_floor: float = FeatureConfig().log_floor, **kwargs) -> None:
-        """``level_drop_db``: when augmenting, half the utterances are made up to that much quieter."""
+        """When augmenting: ``level_drop_db``, half the utterances are made up to that much quieter;
+        ``warp``, every utterance's frequencies are scaled by a factor drawn from 1 ± ``warp``."""
         super().__init__(**kwargs)
-        self.level_drop_db, self.log_floor = level_drop_db, log_floor
+        self.level_drop_db, self.warp, self.log_floor = level_drop_db, warp, log_floor
         keep = [i for i, (f, t) in enumerate(zip(features, texts)) if usable(f, t, config) and len(t) <= MAX_LABEL]
         self.features = [features[i] for i in keep]
         self.labels = [np.array(encode(texts[i]), np.int32) for i in keep]
@@ -89,6 +112,8 @@ class CTCBatches(keras.utils.PyDataset):
         for row, i in enumerate(members):
             feats = self.features[i].astype(np.float32)
             if self.augment:
+                if self.warp:
+                    feats = warped(feats, self.rng.uniform(1.0 - self.warp, 1.0 + self.warp))
                 if self.level_drop_db and self.rng.random() < 0.5:
                     feats = quieter(feats, self.rng.uniform(0.0, self.level_drop_db), self.log_floor)
                 feats = spec_augment(feats, self.rng)

@@ -169,13 +169,16 @@ def _training_text(card: dict) -> str:
 
 
 def _level_text(card: dict) -> str:
-    """The adapt cycles that also trained on quieter levels (``--adapt-level-drop-db``), for the data card."""
-    by_drop: dict[float, list[str]] = {}
+    """The adapt cycles that also trained on quieter levels or warped voices (feature augmentation), for the data card."""
+    by_option: dict[tuple[str, float], list[str]] = {}
     for section in adapt_sections(card):
-        if card[section].get("level_drop_db"):
-            by_drop.setdefault(card[section]["level_drop_db"], []).append(section[5:] or "1")
-    return "".join(f"; adapt cycle{'s' if len(cycles) > 1 else ''} {', '.join(cycles)}: half the utterances up to "
-                   f"{drop:g} dB quieter (on the features)" for drop, cycles in by_drop.items())
+        for option in ("level_drop_db", "warp"):
+            if card[section].get(option):
+                by_option.setdefault((option, card[section][option]), []).append(section[5:] or "1")
+    what = {"level_drop_db": "half the utterances up to {:g} dB quieter",
+            "warp": "every utterance's frequencies scaled by 1 ± {:g}"}
+    return "".join(f"; adapt cycle{'s' if len(cycles) > 1 else ''} {', '.join(cycles)}: "
+                   f"{what[option].format(value)} (on the features)" for (option, value), cycles in by_option.items())
 
 
 def _eras_text() -> str:

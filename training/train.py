@@ -122,10 +122,13 @@ def run_adapt(args: Namespace, cycle: int = 1) -> Path:
     level_drop_db = _for_cycle(args.adapt_level_drop_db, cycle)
     if level_drop_db:  # recorded only when used, so the cycles trained before it resume as they were
         record["level_drop_db"] = level_drop_db
+    warp = _for_cycle(args.adapt_warp, cycle)
+    if warp:  # likewise
+        record["warp"] = warp
     name = "adapt" if cycle == 1 else f"adapt{cycle}"  # its own checkpoint and card section
     return _fit(stack, features, texts, args, name=name, learning_rate=learning_rate,
                 minutes=args.adapt_minutes[cycle - 1], epochs=args.adapt_epochs, warmup=200, record=record,
-                level_drop_db=level_drop_db)
+                level_drop_db=level_drop_db, warp=warp)
 
 
 def adapt_mix(ids: list[str], args: Namespace, cycle: int, planned_base: int) -> list[int]:
@@ -204,13 +207,14 @@ def _load_training_shards(args: Namespace, pattern: str):
 
 def _fit(stack: CausalStack, features: list[np.ndarray], texts: list[str], args: Namespace, name: str,
          learning_rate: float, minutes: float | None, epochs: int, warmup: int, record: dict | None = None,
-         level_drop_db: float = 0.0) -> Path:
+         level_drop_db: float = 0.0, warp: float = 0.0) -> Path:
     """Fit with checkpoints ``work/NAME.*`` (resumable), then save ``models/normal_model.*``."""
     work: Path = args.work_dir
     model = build_training_model(stack)  # a continuation's stack carries the trained weights already
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=1e-4, clipnorm=5.0),
                   loss=ctc_loss, jit_compile=False)
-    batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed, level_drop_db=level_drop_db)
+    batches = CTCBatches(features, texts, stack.config, args.batch_frames, seed=args.seed, level_drop_db=level_drop_db,
+                         warp=warp)
     checkpoint = work / f"{name}.weights.h5"
     progress_file = work / f"{name}.json"
     record = record or {}
