@@ -43,11 +43,12 @@ def quieter(features: np.ndarray, drop_db: float, log_floor: float) -> np.ndarra
 def warped(features: np.ndarray, alpha: float, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
     """Log-mel ``features`` with every frequency scaled by ``alpha`` (vocal tract length perturbation).
 
-    The synthetic voices are a few dozen vocal tracts, real users are every
-    one; scaling the formants by a fresh factor each epoch spreads the voices
-    the model hears without rendering the data again. Each mel band takes the
-    power found at ``frequency / alpha``; above 85% of the band's top the warp
-    bends so that the top edge stays where it is (Jaitly and Hinton's VTLP).
+    The synthetic voices are a fixed set of vocal tracts, rendered once; real
+    users bring every other one. Scaling the formants by a fresh factor each
+    epoch spreads the voices the model hears without rendering the data again.
+    Each mel band takes the power found at ``frequency / alpha``; above 85% of
+    ``f_max`` the warp bends so that ``f_max`` stays where it is (Jaitly and
+    Hinton's VTLP).
     """
     centres = mel_centres_hz(config)
     top = config.f_max

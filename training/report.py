@@ -168,7 +168,7 @@ def _training_text(card: dict) -> str:
     return " ".join(parts) or "Training record: not in the card."
 
 
-def _level_text(card: dict) -> str:
+def _augmentation_text(card: dict) -> str:
     """The adapt cycles that also trained on quieter levels or warped voices (feature augmentation), for the data card."""
     by_option: dict[tuple[str, float], list[str]] = {}
     for section in adapt_sections(card):
@@ -214,7 +214,7 @@ def _model_section(card: dict, context: dict) -> list[str]:
         f"espeak-ng and flite; natural set (`natural`, adapt stage): {_eras_text()}; each utterance spoken once "
         "and augmented three times.",
         f"- Augmentation (utterances per transform): {', '.join(f'{k} {v}' for k, v in train.get('augmentation_counts', {}).items())}; "
-        f"random gain on all (peak 0.9 of full scale, then -25 to +3 dB){_level_text(card)}; "
+        f"random gain on all (peak 0.9 of full scale, then -25 to +3 dB){_augmentation_text(card)}; "
         "SpecAugment during training.",
         "- Never trained on: `speech/dev` (evaluation only) and every 40th LJSpeech sentence (tuning slice).", "",
         "## Reproduce", "",
