@@ -10,6 +10,9 @@ A stream can end before the start rule has had its window: a quiet one-word
 upload of 0.3 s (the held-out FSDD digits are like that), or a word spoken
 just before the browser stops. At :meth:`flush`, pending audio with a few
 voiced frames is therefore still handed over as a segment instead of dropped.
+webrtcvad judges frames at their absolute level, and some quiet one-word
+recordings have no frame it calls voiced at all; when the whole stream is such
+a short tail, flush judges it once more with its peak raised to speaking level.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def whole_frames(samples: np.ndarray) -> Iterator[np.ndarray]:
         yield samples[start : start + FRAME_SAMPLES]
 
 
+def _pcm16(frame: np.ndarray) -> bytes:
+    """What webrtcvad reads: little-endian 16-bit PCM."""
+    return (np.clip(frame, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
 @dataclass(frozen=True)
 class VadConfig:
     # webrtcvad mode 0-3. Mode 2 missed the onsets of quiet voices (webrtcvad adapts to the level
@@ -49,6 +57,8 @@ class VadConfig:
     max_segment_s: float = 30.0  # a segment is cut here even without a pause
     tail_ms: int = 1000  # at end of stream, up to this much pending audio ...
     tail_voiced_frames: int = 3  # ... with this many voiced 30 ms frames becomes a segment
+    quiet_tail_peak: float = 0.5  # a whole stream within tail_ms is judged again with its peak raised to this ...
+    quiet_tail_floor: float = 0.002  # ... when its own peak is above this (-54 dBFS: silence stays silence)
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,7 @@ class VadSegmenter:
         return self._in_speech
 
     def is_speech(self, frame: np.ndarray) -> bool:
-        pcm = (np.clip(frame, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        return self._vad.is_speech(pcm, SAMPLE_RATE)
+        return self._vad.is_speech(_pcm16(frame), SAMPLE_RATE)
 
     def accept_frame(self, frame: np.ndarray) -> list[VadEvent]:
         if len(frame) != FRAME_SAMPLES:
@@ -122,6 +131,22 @@ class VadSegmenter:
             self._in_speech = False
             self._segment_frames = 0
         return events
+
+    def _voiced_at_speaking_level(self, frames: list[np.ndarray]) -> int:
+        """Voiced frames of a short whole stream, judged by a fresh webrtcvad with its peak raised to speaking level.
+
+        A quiet microphone's lone word (the held-out FSDD speaker's "zero" peaks
+        at 0.02 of full scale) can fall under webrtcvad's absolute level in every
+        frame, and the upload came back empty though the model reads the word.
+        Only the decision sees the raised level; the recognizer gets the audio
+        as it came, so raised noise decodes to nothing and yields no events.
+        """
+        peak = max((float(np.max(np.abs(frame))) for frame in frames), default=0.0)
+        if peak <= self.config.quiet_tail_floor or peak >= self.config.quiet_tail_peak:
+            return 0
+        judge = webrtcvad.Vad(self.config.aggressiveness)
+        gain = self.config.quiet_tail_peak / peak
+        return sum(judge.is_speech(_pcm16(frame * gain), SAMPLE_RATE) for frame in frames)
 
     def _onset(self, pending: list[tuple[np.ndarray, bool]]) -> list[tuple[np.ndarray, bool]]:
         """The pending frames a new segment starts with: the pre-roll before the speech's first frame.
@@ -153,7 +178,10 @@ class VadSegmenter:
         now = self._frames_seen * FRAME_MS / 1000.0
         if not self._in_speech:
             pending = list(self._pending)[-self._tail_frames:]
-            if sum(voiced for _, voiced in pending) < self.config.tail_voiced_frames:
+            voiced = sum(voiced for _, voiced in pending)
+            if voiced < self.config.tail_voiced_frames and self._frames_seen <= self._tail_frames:
+                voiced = self._voiced_at_speaking_level([frame for frame, _ in pending])
+            if voiced < self.config.tail_voiced_frames:
                 return []
             return self._open(now, pending) + [SpeechEnd(now)]
         self._in_speech = False

@@ -15,6 +15,7 @@ import soundfile as sf
 from dsp.decode import decode_file
 from dsp.features import log_mel
 from dsp.resample import resample
+from dsp.vad import VadSegmenter, whole_frames
 from models.decoder import greedy_decode
 from models.recognizer import UtteranceRecognizer, padded_utterance, whole_utterance_text
 from models.session import Final, Partial, TranscriptionSession
@@ -122,12 +123,39 @@ def test_a_short_quiet_word_upload_is_transcribed(registry, shared_data):
     assert [f.text for f in registry.transcribe(word)] == ["zero"]
 
 
+def test_a_word_too_quiet_for_webrtcvad_is_transcribed(registry, shared_data):
+    """The held-out speaker's "zero", 0.35 s at a peak of 0.02: webrtcvad calls no frame of it voiced.
+
+    A stream no longer than the VAD's end-of-stream tail is judged again at
+    speaking level, so the word alone in an upload or a dictation is read.
+    """
+    word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "0_theo_14.wav")
+    vad = VadSegmenter()
+    assert not any(vad.is_speech(frame) for frame in whole_frames(word))
+    assert [f.text for f in registry.transcribe(word)] == ["zero"]
+    session = registry.new_session()
+    assert [e.text for e in session.accept(word) + session.finish() if isinstance(e, Final)] == ["zero"]
+
+
+def test_a_short_quiet_upload_without_speech_stays_empty(registry):
+    """The speaking-level retry hears raised hiss as speech; the model, given the audio as it came, reads nothing."""
+    hiss = (np.random.default_rng(1).standard_normal(8000) * 0.003).astype(np.float32)
+    assert registry.transcribe(hiss) == []
+    assert registry.transcribe(np.zeros(8000, np.float32)) == []
+
+
 def test_the_registry_s_vad_mode_reaches_every_session(models_dir, shared_data):
-    """A soft "nine" whose first frames webrtcvad's modes 2 and 3 call silence: the server's --vad-mode decides."""
+    """A soft "nine" whose first frames webrtcvad's modes 2 and 3 call silence: the server's --vad-mode decides.
+
+    A second of silence leads in, so the stream is longer than the end-of-stream
+    tail and only the mode's own judgement counts (a shorter one is judged again
+    at speaking level, below).
+    """
     from dsp.vad import VadConfig
     from models.registry import ModelRegistry
 
     word = decode_file(shared_data / "speech" / "train" / "fsdd" / "recordings" / "9_theo_14.wav")
+    word = np.concatenate([np.zeros(16000, np.float32), word])
     texts = {}
     for mode in (1, 3):
         registry = ModelRegistry(models_dir, pool_size=1, vad=VadConfig(aggressiveness=mode))
