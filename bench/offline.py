@@ -31,6 +31,7 @@ def _peak_mb() -> float:
 
 def _measure_variant(models_dir: Path, variant: str, threads: int, clips) -> dict:
     from models.registry import ModelRegistry
+    from models.session import finals_text
 
     before = _peak_mb()
     started = time.perf_counter()
@@ -46,7 +47,7 @@ def _measure_variant(models_dir: Path, variant: str, threads: int, clips) -> dic
         finals = registry.transcribe(clip.samples, variant)
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
-        hypotheses.append(" ".join(f.text for f in finals if f.text))
+        hypotheses.append(finals_text(finals))
     audio = sum(c.seconds for c in clips)
     return {"system": variant, "threads": threads, "load_s": load_s, "rtf_wall": wall / audio, "rtf_cpu": cpu / audio,
             "peak_mb": _peak_mb(), "peak_before_load_mb": before, "audio_s": audio,

@@ -6,8 +6,8 @@ have recognised? Training-speaker FSDD words (never the held-out speaker, never
 and through one recognizer over the whole clip; the share whose texts agree is
 the segmenter's loss. Each word goes in twice: alone, as an upload (a stream
 that short is judged again at speaking level when it ends), and after a second
-of silence, as a microphone left running hears it (only the mode decides). And does a less aggressive mode stop segments from
-closing in noise? Two stretches of a training speaker's words, 2 s apart, in
+of silence, as a microphone left running hears it (only the mode decides).
+And does a less aggressive mode stop segments from closing in noise? Two stretches of a training speaker's words, 2 s apart, in
 steady white, pink and brown noise must still come out as two segments, and
 noise alone should yield no transcript.
 """
@@ -24,7 +24,7 @@ from dsp.decode import decode_file
 from dsp.vad import SpeechStart, VadConfig, VadSegmenter, whole_frames
 from models.registry import ModelRegistry
 from models.recognizer import UtteranceRecognizer
-from models.session import transcribe_samples
+from models.session import finals_text, transcribe_samples
 from training.augment import NOISE_EXPONENTS, colored_noise
 from training.corpus import fsdd_items
 from training.wer import corpus_wer
@@ -73,11 +73,9 @@ def main(argv: list[str] | None = None) -> int:
           "segments in noise (2 expected)  text from noise alone")
     for mode in args.modes:
         config = VadConfig(aggressiveness=mode)
-        texts = [" ".join(f.text for f in transcribe_samples(model, s, config, beam=beam) if f.text) for _, s in clips]
-        agree = np.mean([a == b for a, b in zip(texts, wholes)])
-        late = [" ".join(f.text for f in transcribe_samples(model, np.concatenate([lead, s]), config, beam=beam)
-                         if f.text) for _, s in clips]
-        agree_late = np.mean([a == b for a, b in zip(late, wholes)])
+        texts = [finals_text(transcribe_samples(model, s, config, beam=beam)) for _, s in clips]
+        late = [finals_text(transcribe_samples(model, np.concatenate([lead, s]), config, beam=beam)) for _, s in clips]
+        agree, agree_late = (np.mean([a == b for a, b in zip(t, wholes)]) for t in (texts, late))
         counts, noise_words = [], 0
         for kind, exponent in NOISE_EXPONENTS.items():
             for snr in (30, 20, 10, 5):

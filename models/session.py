@@ -141,6 +141,11 @@ class TranscriptionSession:
         return [Final(segment, text, round(self._segment_start, 3), round(end, 3), words)]
 
 
+def finals_text(finals: list[Final]) -> str:
+    """One recording's transcript: its finals' texts, space-joined (what an upload returns as ``text``)."""
+    return " ".join(f.text for f in finals if f.text)
+
+
 def transcribe_samples(model: AcousticModel, samples: np.ndarray, vad: VadConfig = VadConfig(),
                        beam: LexiconBeamDecoder | None = None) -> list[Final]:
     """A whole recording through the same session the streams use; returns its finals."""

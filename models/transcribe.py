@@ -13,6 +13,7 @@ from pathlib import Path
 from dsp.decode import AudioDecodeError, decode_file
 from models.engine import ModelLoadError
 from models.registry import DEFAULT_MODELS_DIR, ModelRegistry
+from models.session import finals_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             continue
         finals = registry.transcribe(samples)
-        print(f"{path}\t{' '.join(f.text for f in finals if f.text)}", flush=True)
+        print(f"{path}\t{finals_text(finals)}", flush=True)
         if args.timestamps:
             for final in finals:
                 print(f"  [{final.start:7.2f} - {final.end:7.2f}] {final.text}", flush=True)

@@ -25,7 +25,7 @@ from dsp.features import log_mel
 from models.engine import AcousticModel, ModelCard
 from models.recognizer import UtteranceRecognizer, whole_utterance_text
 from models.registry import ModelRegistry
-from models.session import transcribe_samples
+from models.session import finals_text, transcribe_samples
 from training.corpus import fsdd_items, read_tsv
 from training.report import write_report
 from training.wer import corpus_wer
@@ -87,10 +87,10 @@ def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], dev_fe
     result = SystemResult(name, size_mb=model.size_bytes / 1e6)
 
     def via_session(samples: np.ndarray) -> str:
-        return " ".join(f.text for f in transcribe_samples(model, samples, beam=beam) if f.text)
+        return finals_text(transcribe_samples(model, samples, beam=beam))
 
     def greedy(samples: np.ndarray) -> str:
-        return " ".join(f.text for f in transcribe_samples(model, samples) if f.text)
+        return finals_text(transcribe_samples(model, samples))
 
     dev_hyp, result.rtf_path = _transcribe_all(via_session, dev, f"{name}/dev")
     result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
