@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +100,33 @@ def _open_stream(ws_url: str, timeout_s: float, run: StreamRun):
     return ws, reader
 
 
+@contextmanager
+def _stream_session(ws_url: str, deadline: float, run: StreamRun,
+                    min_close_wait_s: float = 1.0) -> Iterator[websocket.WebSocket | None]:
+    """The socket a sender writes frames to (None when it could not open), ended the same way for every sender.
+
+    After the sender's block: ``eof``, then the server's close awaited until ``deadline`` (at least
+    ``min_close_wait_s``); a failed send is recorded in ``run.error`` rather than raised, so one broken
+    stream does not end a bench, and the socket is always dropped.
+    """
+    opened = _open_stream(ws_url, min(60.0, deadline - time.monotonic()), run)
+    if opened is None:
+        yield None
+        return
+    ws, reader = opened
+    try:
+        yield ws
+        ws.send(json.dumps({"type": "eof"}))
+        reader.join(timeout=max(min_close_wait_s, deadline - time.monotonic()))
+        if reader.is_alive():
+            run.error = run.error or "no close from the server before the time limit"
+    except (websocket.WebSocketException, OSError) as exc:
+        run.error = run.error or f"send: {type(exc).__name__}: {exc}"
+    finally:
+        _close(ws)
+        reader.join(timeout=5)
+
+
 def stream_audio(ws_url: str, samples: np.ndarray, realtime: bool = True, frame_s: float = 0.1,
                  timeout_s: float = 120.0, progress: list[float] | None = None) -> StreamRun:
     """Stream 16 kHz float samples as s16le; ``realtime`` paces frames at the audio's own rate.
@@ -108,11 +137,9 @@ def stream_audio(ws_url: str, samples: np.ndarray, realtime: bool = True, frame_
     run = StreamRun(frame_s, len(samples) / RATE)
     step = int(frame_s * RATE)
     deadline = time.monotonic() + timeout_s
-    opened = _open_stream(ws_url, min(60.0, timeout_s), run)
-    if opened is None:
-        return run
-    ws, reader = opened
-    try:
+    with _stream_session(ws_url, deadline, run) as ws:
+        if ws is None:
+            return run
         for k, start in enumerate(range(0, len(samples), step)):
             if time.monotonic() > deadline:
                 run.error = f"send: stopped after {timeout_s:.0f} s"
@@ -125,15 +152,6 @@ def stream_audio(ws_url: str, samples: np.ndarray, realtime: bool = True, frame_
             run.send_times.append(time.monotonic())
             if progress is not None:
                 progress[0] = (start + step) / RATE
-        ws.send(json.dumps({"type": "eof"}))
-        reader.join(timeout=max(1.0, deadline - time.monotonic()))
-        if reader.is_alive():
-            run.error = run.error or "no close from the server before the time limit"
-    except (websocket.WebSocketException, OSError) as exc:
-        run.error = run.error or f"send: {type(exc).__name__}: {exc}"
-    finally:
-        _close(ws)
-        reader.join(timeout=5)
     return run
 
 
@@ -208,13 +226,10 @@ def stream_repeated(ws_url: str, samples: np.ndarray, total_s: float, frame_s: f
     step = int(frame_s * RATE)
     frames = [to_pcm16(samples[i:i + step]) for i in range(0, len(samples) - step + 1, step)]
     deadline = time.monotonic() + timeout_s
-    opened = _open_stream(ws_url, min(60.0, timeout_s), run)
-    if opened is None:
-        return run
-    ws, reader = opened
-    try:
-        count = int(total_s / frame_s)
-        for k in range(count):
+    with _stream_session(ws_url, deadline, run, min_close_wait_s=120.0) as ws:
+        if ws is None:
+            return run
+        for k in range(int(total_s / frame_s)):
             if time.monotonic() > deadline:
                 run.error = f"stopped by the {timeout_s:.0f} s time limit"
                 break
@@ -222,11 +237,4 @@ def stream_repeated(ws_url: str, samples: np.ndarray, total_s: float, frame_s: f
             run.audio_s = (k + 1) * frame_s
             if progress is not None:
                 progress[0] = run.audio_s
-        ws.send(json.dumps({"type": "eof"}))
-        reader.join(timeout=120)
-    except (websocket.WebSocketException, OSError) as exc:
-        run.error = run.error or f"send: {type(exc).__name__}: {exc}"
-    finally:
-        _close(ws)
-        reader.join(timeout=5)
     return run
