@@ -7,9 +7,10 @@ and through one recognizer over the whole clip; the share whose texts agree is
 the segmenter's loss. Each word goes in twice: alone, as an upload (a stream
 that short is judged again at speaking level when it ends), and after a second
 of silence, as a microphone left running hears it (only the mode decides).
-And does a less aggressive mode stop segments from closing in noise? Two stretches of a training speaker's words, 2 s apart, in
-steady white, pink and brown noise must still come out as two segments, and
-noise alone should yield no transcript.
+And does a less aggressive mode stop segments from closing in noise? Two
+stretches of a training speaker's words, 2 s apart, in steady white, pink and
+brown noise must still come out as two segments, and noise alone should yield
+no transcript.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dsp.decode import AudioDecodeError, AudioTooLong, FfmpegMissing, decode_byt
 from dsp.resample import TARGET_RATE
 from models.engine import AcousticModel, ModelLoadError
 from models.registry import ModelRegistry, UnknownModel
-from models.session import TranscriptionSession
+from models.session import TranscriptionSession, finals_text
 from server.errors import ApiError
 from server.formats import Segment, Transcript, WordTiming
 from server.metrics import Metrics
@@ -79,5 +79,5 @@ class Transcriber:
         segments = [Segment(f.start, f.end, f.text, [WordTiming(w.text, round(w.start, 3), round(w.end, 3))
                                                       for w in f.words])
                     for f in finals if f.text]
-        return Transcript(text=" ".join(s.text for s in segments), segments=segments,
+        return Transcript(text=finals_text(finals), segments=segments,
                           duration=round(duration, 3), model=model.name, processing_time=round(elapsed, 3))
