@@ -49,7 +49,8 @@ def pipeline(tmp_path_factory, shared_data) -> tuple[Path, Path]:
          "--adapt-blocks", "0", "3", "--adapt-level-drop-db", "0", "20", "--adapt-warp", "0", "0.1",
          work=work, models=models)  # the second cycle deepens the 2-block model, trains on quieter levels and warps
     _run("export", *common, work=work, models=models)
-    _run("lm", *common, "--tune-utterances", "4", work=work, models=models)
+    _run("lm", *common, "--tune-utterances", "4", "--general-lm-shares", "0", "0.5", "--general-bigrams", "20000",
+         work=work, models=models)
     return work, models
 
 
@@ -112,9 +113,12 @@ def test_the_lm_stage_can_rebuild_the_lm_and_keep_the_shipped_beam_settings(pipe
     card["decoder"].update(pinned)
     card_path.write_text(json.dumps(card))
     (models / "lm.arpa").unlink()
-    _run("lm", "--shared", str(shared_data), "--keep-decoder", work=work, models=models)
+    _run("lm", "--shared", str(shared_data), "--keep-decoder", "--general-lm-shares", "0.5",
+         "--general-bigrams", "20000", work=work, models=models)
     decoder = json.loads(card_path.read_text())["decoder"]
     assert {k: decoder[k] for k in pinned} == pinned
+    assert decoder["general_share"] == 0.5 and "20000 most frequent in-lexicon bigrams" in decoder["lm_text"]
+    assert [row["general_share"] for row in decoder["general_share_sweep"]] == [0.5]
     assert decoder["tuning_slice"] == card["decoder"]["tuning_slice"]  # the record of where they were tuned stays
     assert decoder["tuning_beam_wer"] == card["decoder"]["tuning_beam_wer"]  # and what they scored then
     for checked in ("checked_greedy_wer", "checked_beam_wer"):  # measured again on this card's model

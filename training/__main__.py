@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     lm = parser.add_argument_group("lm")
     lm.add_argument("--lm-order", type=int, default=4,
                     help="n-gram order of the word LM (the shipped model: 4; 3 was shipped before session 21)")
+    lm.add_argument("--general-lm-shares", type=float, nargs="+", default=[0.0],
+                    help="shares of general English (pocketsphinx's en-us bigrams) tried in the LM mixture, e.g. "
+                         "0 0.3 0.5 0.7; the tuning slice picks one (0 alone, the default: the book's LM only, "
+                         "as shipped; see the report's ablations)")
+    lm.add_argument("--general-bigrams", type=int, default=500_000,
+                    help="general-English bigrams kept, the most frequent first (size: about 25 MB of ARPA at 500k)")
     lm.add_argument("--blank-penalties", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0],
                     help="blank penalties tried with each LM weight and word bonus (0 alone: the ablation without one)")
     lm.add_argument("--keep-decoder", action="store_true",

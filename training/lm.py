@@ -72,7 +72,20 @@ def ngram_counts(sentences: list[str], order: int) -> list[Counter]:
 
 def build_arpa(sentences: list[str], out: Path, extra_words: dict[str, float] | None = None,
                extra_share: float = 0.05, order: int = 3) -> dict:
-    """Write an interpolated Kneser-Ney ARPA file of ``order``; returns its n-gram counts.
+    """Write an interpolated Kneser-Ney ARPA file of ``order``; returns its n-gram counts."""
+    probs, backoffs = kneser_ney(sentences, extra_words, extra_share, order)
+    write_arpa(out, probs, backoffs)
+    return ngram_totals(probs)
+
+
+def ngram_totals(probs: list[dict]) -> dict:
+    """N-grams per order as the card reports them (``<s>`` counts as a unigram, as ARPA lists it)."""
+    return {name: len(probs[k]) + (k == 1) for k, name in enumerate(_ORDER_NAMES[:len(probs)]) if k}
+
+
+def kneser_ney(sentences: list[str], extra_words: dict[str, float] | None = None,
+               extra_share: float = 0.05, order: int = 3) -> tuple[list[dict], list[dict]]:
+    """Interpolated Kneser-Ney of ``order`` as ``(probs, backoffs)``: ``probs[k][gram]``, plain probabilities.
 
     ``extra_words`` maps general-English words to relative weights; together they
     get ``extra_share`` of the unigram mass, so words the corpus lacks stay possible.
@@ -113,14 +126,14 @@ def build_arpa(sentences: list[str], out: Path, extra_words: dict[str, float] | 
     # ARPA keeps a backoff weight only on a listed n-gram (<s> is listed as a unigram of its own).
     for k in range(2, order):
         backoffs[k] = {g: b for g, b in backoffs[k].items() if g in probs[k]}
-    _write(out, probs, backoffs)
-    return {name: len(probs[k]) + (k == 1) for k, name in enumerate(_ORDER_NAMES[:order + 1]) if k}
+    return probs, backoffs
 
 
 _ORDER_NAMES = ("", "unigrams", "bigrams", "trigrams", "4-grams", "5-grams", "6-grams")
 
 
-def _write(out: Path, probs: list[dict], backoffs: list[dict]) -> None:
+def write_arpa(out: Path, probs: list[dict], backoffs: list[dict]) -> None:
+    """``probs[k][gram]`` and ``backoffs[k][gram]`` (plain probabilities, not logs) as an ARPA file."""
     log = math.log10
     order = len(probs) - 1
     with open(out, "w", encoding="utf-8") as f:
@@ -135,3 +148,40 @@ def _write(out: Path, probs: list[dict], backoffs: list[dict]) -> None:
                 bow = f"\t{log(backoffs[k][gram]):.5f}" if k < order and gram in backoffs[k] else ""
                 f.write(f"{log(p):.5f}\t{' '.join(gram)}{bow}\n")
         f.write("\n\\end\\\n")
+
+
+def read_arpa(path: Path, max_order: int | None = None, keep: set[str] | None = None) -> tuple[list[dict], list[dict]]:
+    """An ARPA file back as ``(probs, backoffs)`` in ``write_arpa``'s form, up to ``max_order``.
+
+    Only n-grams whose words are all in ``keep`` (when given) are read. A last
+    line without its newline (a writer that died mid-file) is skipped, not trusted.
+    """
+    probs: list[dict] = [{}]
+    backoffs: list[dict] = [{}]
+    order = 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("\\") and line.rstrip().endswith("-grams:"):
+                order = int(line[1:line.index("-")])
+                if max_order is not None and order > max_order:
+                    break
+                probs.append({})
+                backoffs.append({})
+                continue
+            fields = line.split()  # any white space: pocketsphinx separates a gram's words by tabs
+            if order == 0 or len(fields) < 1 + order or not line.endswith("\n"):
+                continue
+            gram = tuple(fields[1:1 + order])
+            if keep is not None and any(w not in keep for w in gram):
+                continue
+            try:
+                logp = float(fields[0])
+                bow = float(fields[1 + order]) if len(fields) > 1 + order else None
+            except ValueError:
+                continue
+            if gram != (BOS,):
+                probs[order][gram] = 10.0 ** logp
+            if bow is not None:
+                backoffs[order][gram] = 10.0 ** bow
+    backoffs[-1] = {}  # a model cut at max_order backs off from nothing above it
+    return probs, backoffs

@@ -20,9 +20,11 @@ from tqdm import tqdm
 from models.decoder import greedy_decode, penalize_blank
 from models.lm_decoder import BeamSettings, LexiconBeamDecoder
 from models.recognizer import padded_utterance
+from models.engine import ModelCard
 from models.registry import ModelRegistry
 from training.corpus import BASE_DIGIT_SHARE, NATURAL_TUNE_SPLIT, digit_string, load_sentences
-from training.lm import build_arpa, general_english_words
+from training.lm import general_english_words, kneser_ney, ngram_totals, write_arpa
+from training.lm_mix import Model, general_english_bigrams, mix
 from training.render import load_shards
 from training.wer import corpus_wer
 
@@ -52,15 +54,15 @@ def _general_words() -> dict[str, float]:
         return {}
 
 
-def lm_sentences(shared: Path, seed: int = 0) -> list[str]:
-    """The LM's text: the training sentences plus digit strings at the share the base prompts have.
+def lm_sentences(shared: Path, seed: int = 0, digit_share: float = BASE_DIGIT_SHARE) -> list[str]:
+    """The book LM's text: the training sentences plus digit strings (by default at the base prompts' share).
 
     Without the digit strings a lone "nine" or "four" is, to the LM, a rare
     word at the start and end of a sentence, and the beam hears "no" or nothing.
     """
     sentences, _ = load_sentences(shared)
     rng = np.random.default_rng([seed, 11])
-    count = round(len(sentences) * BASE_DIGIT_SHARE / (1 - BASE_DIGIT_SHARE))
+    count = round(len(sentences) * digit_share / (1 - digit_share))
     return sentences + [digit_string(rng) for _ in range(count)]
 
 
@@ -185,31 +187,73 @@ def tuning_logits(args: Namespace, registry: ModelRegistry) -> TuningSlice:
     return TuningSlice(slice_name, f"{limit} {slice_text}", logits, texts[:limit], audio_seconds)
 
 
-def kept_decoder_measured(args: Namespace, kept: dict) -> dict:
+def mixed_lm(args: Namespace, general_share: float, general: Model | None) -> Model:
+    """The book's LM with ``general_share`` of general English mixed in.
+
+    The book's text carries its digit strings at ``BASE_DIGIT_SHARE / (1 -
+    general_share)``, so the mixture keeps the base prompts' share of them: the
+    general model thinks a lone "four" is "for", and halving the digits' share
+    cost the held-out FSDD speaker 7 of 500 words (cycle-15 model).
+    """
+    book = kneser_ney(lm_sentences(args.shared, args.seed, BASE_DIGIT_SHARE / (1 - general_share)),
+                      _general_words(), order=args.lm_order)
+    if general is None or general_share == 0:
+        return book
+    vocabulary = {w for (w,) in book[0][1]}
+    return mix([book, general], [1 - general_share, general_share], vocabulary)
+
+
+def choose_mixture(args: Namespace, tuning: TuningSlice, card: ModelCard, settings: dict) -> tuple[float, list[dict]]:
+    """Write ``models/lm.arpa`` at the general-English share whose tuning-slice WER is lowest with ``settings``."""
+    out = args.models_dir / LM_FILE
+    shares = args.general_lm_shares
+    general = None
+    if any(shares):
+        try:
+            vocabulary = {w for (w,) in kneser_ney(lm_sentences(args.shared, args.seed), _general_words(),
+                                                   order=1)[0][1]}
+            general = general_english_bigrams(vocabulary, args.general_bigrams)
+        except (ImportError, RuntimeError) as error:
+            print(f"[lm] no general-English model ({error}): the book's LM alone")
+            shares = [0.0]
+    adjusted = [penalize_blank(l, settings.get("blank_penalty", 0.0)) for l in tuning.logits]
+    rows, best = [], None
+    for share in shares:
+        model = mixed_lm(args, share, general)
+        candidate = out.with_suffix(f".{share}.arpa")
+        write_arpa(candidate, *model)
+        decoder = LexiconBeamDecoder(candidate, card.vocabulary, BeamSettings.from_dict(settings))
+        rows.append({"general_share": share, "wer": corpus_wer(tuning.texts, [decoder.decode(l) for l in adjusted]),
+                     "ngrams": ngram_totals(model[0])})
+        print(f"[lm] general-English share {share}: tuning WER {rows[-1]['wer']:.4f}")
+        if best is None or rows[-1]["wer"] < best["wer"]:
+            best = rows[-1]
+            candidate.replace(out)
+        else:
+            candidate.unlink()
+    return best["general_share"], rows
+
+
+def kept_decoder_measured(registry: ModelRegistry, tuning: TuningSlice, lm: Path, kept: dict) -> dict:
     """The kept settings, plus the tuning slice's WER with them on the model in ``--models-dir``.
 
     The ``tuning_*`` figures stay those of the model the settings were tuned
     on, several adapt cycles back; the ``checked_*`` ones say how the settings
     do on this model (greedy with the blank penalty, as the partials run).
     """
-    registry = ModelRegistry(args.models_dir)
-    tuning = tuning_logits(args, registry)
     penalty = kept.get("blank_penalty", 0.0)
     adjusted = [penalize_blank(l, penalty) for l in tuning.logits]
-    decoder = LexiconBeamDecoder(args.models_dir / LM_FILE, registry.card.vocabulary, BeamSettings.from_dict(kept))
+    decoder = LexiconBeamDecoder(lm, registry.card.vocabulary, BeamSettings.from_dict(kept))
     greedy = greedy_wer(adjusted, tuning.texts, registry.card.vocabulary)
     beam = corpus_wer(tuning.texts, [decoder.decode(l) for l in adjusted])
     return dict(kept, checked_greedy_wer=greedy, checked_beam_wer=beam)
 
 
-def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
-    """(the card's decoder section, the sweep behind it), tuned on the held-out slice with ``models/lm.arpa``."""
-    models_dir: Path = args.models_dir
-    registry = ModelRegistry(models_dir)
+def tuned_decoder(args: Namespace, registry: ModelRegistry, tuning: TuningSlice, lm: Path) -> tuple[dict, dict]:
+    """(the card's decoder section, the sweep behind it), tuned on the held-out slice with ``lm``."""
     card = registry.card
-    tuning = tuning_logits(args, registry)
     logits, texts = tuning.logits, tuning.texts
-    decoder = LexiconBeamDecoder(models_dir / LM_FILE, card.vocabulary)
+    decoder = LexiconBeamDecoder(lm, card.vocabulary)
     result = tune(decoder, logits, texts, card.vocabulary, args.blank_penalties)
     result.update(widen(decoder, logits, texts, tuning.audio_seconds, result["best"]))
     best = result["best"]
@@ -220,26 +264,43 @@ def tuned_decoder(args: Namespace) -> tuple[dict, dict]:
                   if k.startswith("beam")},
                "beam_rtf_on_tuning": round(best["beam_rtf"], 4), "beam_rtf_budget": BEAM_RTF_BUDGET,
                "beam_sweep": [{k: round(v, 4) for k, v in row.items()} for row in result["sweep"]],
-               "lm_text": "shared LJSpeech sentences minus the tuning slice, digit strings "
-               f"({BASE_DIGIT_SHARE:.0%} of the lines, as in the base prompts), "
-               f"vocabulary extended with the {GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM",
                "tuned_on": tuning.description, "tuning_slice": tuning.name,
                "tuning_greedy_wer": result["grid"][0]["wer"], "tuning_beam_wer": best["wer"]}
     return section, result
+
+
+def lm_text(general_share: float, general_bigrams: int) -> str:
+    """How the model card describes the LM's text."""
+    book = ("shared LJSpeech sentences minus the tuning slice, digit strings "
+            f"({BASE_DIGIT_SHARE / (1 - general_share):.0%} of the lines), vocabulary extended with the "
+            f"{GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM")
+    if general_share == 0:
+        return book
+    return (f"{1 - general_share:g} x a 4-gram on the {book}, mixed with {general_share:g} x the "
+            f"{general_bigrams} most frequent in-lexicon bigrams of pocketsphinx's en-us LM (general English; "
+            f"share chosen on the tuning slice)")
 
 
 def run_lm(args: Namespace) -> dict:
     models_dir: Path = args.models_dir
     card_path = models_dir / "model.json"
     kept = kept_decoder(card_path) if args.keep_decoder else None  # checked before the LM's minutes of work
-    counts = build_arpa(lm_sentences(args.shared, args.seed), models_dir / LM_FILE, _general_words(),
-                        order=args.lm_order)
+    registry = ModelRegistry(models_dir)
+    tuning = tuning_logits(args, registry)
+    # The share is chosen with the kept settings, or with those the card had (a first build: the defaults).
+    previous = json.loads(card_path.read_text()).get("decoder", {})
+    share, mixture_rows = choose_mixture(args, tuning, registry.card, kept or previous)
+    lm = models_dir / LM_FILE
     if kept is not None:
-        section = kept_decoder_measured(args, kept)
+        section = kept_decoder_measured(registry, tuning, lm, kept)
         result = {"best": section}
     else:
-        section, result = tuned_decoder(args)
-    section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=counts)
+        section, result = tuned_decoder(args, registry, tuning, lm)
+    chosen = next(row for row in mixture_rows if row["general_share"] == share)
+    section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=chosen["ngrams"], general_share=share,
+                   general_share_sweep=[{"general_share": r["general_share"], "tuning_wer": round(r["wer"], 4)}
+                                        for r in mixture_rows],
+                   lm_text=lm_text(share, args.general_bigrams))
     raw = json.loads(card_path.read_text())
     raw["decoder"] = section
     card_path.write_text(json.dumps(raw, indent=2))
