@@ -47,9 +47,10 @@ def mix(models: list[Model], weights: list[float], vocabulary: set[str]) -> Mode
 
     probs: list[dict] = [{} for _ in range(order + 1)]
     for k in range(1, order + 1):
-        grams = {g for p, _ in models if k < len(p) for g in p[k] if kept(g)}
-        if k == 1:
+        if k == 1:  # every word of the vocabulary, listed or not in a model
             grams = {(w,) for w in vocabulary if w != BOS}
+        else:
+            grams = {g for p, _ in models if k < len(p) for g in p[k] if kept(g)}
         for gram in grams:
             probs[k][gram] = sum(wt * conditional(m, gram) for m, wt in zip(models, weights))
     unigram_total = sum(probs[1].values())  # the general model's words outside the vocabulary are gone

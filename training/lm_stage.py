@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from models.decoder import greedy_decode, penalize_blank
 from models.lm_decoder import BeamSettings, LexiconBeamDecoder
-from models.recognizer import padded_utterance
 from models.engine import ModelCard
+from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
 from training.corpus import BASE_DIGIT_SHARE, NATURAL_TUNE_SPLIT, digit_string, load_sentences
 from training.lm import general_english_words, kneser_ney, ngram_totals, write_arpa
@@ -269,14 +269,14 @@ def tuned_decoder(args: Namespace, registry: ModelRegistry, tuning: TuningSlice,
     return section, result
 
 
-def lm_text(general_share: float, general_bigrams: int) -> str:
+def lm_text(general_share: float, general_bigrams: int, order: int) -> str:
     """How the model card describes the LM's text."""
     book = ("shared LJSpeech sentences minus the tuning slice, digit strings "
             f"({BASE_DIGIT_SHARE / (1 - general_share):.0%} of the lines), vocabulary extended with the "
             f"{GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM")
     if general_share == 0:
         return book
-    return (f"{1 - general_share:g} x a 4-gram on the {book}, mixed with {general_share:g} x the "
+    return (f"{1 - general_share:g} x a {order}-gram on the {book}, mixed with {general_share:g} x the "
             f"{general_bigrams} most frequent in-lexicon bigrams of pocketsphinx's en-us LM (general English; "
             f"share chosen on the tuning slice)")
 
@@ -300,7 +300,7 @@ def run_lm(args: Namespace) -> dict:
     section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=chosen["ngrams"], general_share=share,
                    general_share_sweep=[{"general_share": r["general_share"], "tuning_wer": round(r["wer"], 4)}
                                         for r in mixture_rows],
-                   lm_text=lm_text(share, args.general_bigrams))
+                   lm_text=lm_text(share, args.general_bigrams, args.lm_order))
     raw = json.loads(card_path.read_text())
     raw["decoder"] = section
     card_path.write_text(json.dumps(raw, indent=2))
