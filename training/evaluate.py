@@ -55,6 +55,7 @@ class SystemResult:
     rtf_model: float | None = None  # TFLite invokes alone
     stream_agreement: float | None = None  # chunked greedy text == the same file's over the whole utterance
     float_agreement: float | None = None  # chunked greedy text == the float Keras model's over the whole utterance
+    dev_by_folder: dict[str, float] = field(default_factory=dict)  # pooled WER of each speech/dev folder
     examples: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -69,6 +70,16 @@ def load_dev(shared: Path) -> list[Clip]:
 
 def load_digits(shared: Path) -> list[Clip]:
     return [Clip(i["id"], i["text"], decode_file(i["path"])) for i in fsdd_items(shared, held_out=True)]
+
+
+def wer_by_folder(clips: list[Clip], hypotheses: list[str]) -> dict[str, float]:
+    """Dev WER per source folder: the book's read speech and the other recordings fail differently."""
+    folders: dict[str, tuple[list[str], list[str]]] = {}
+    for clip, hypothesis in zip(clips, hypotheses):
+        references, hyps = folders.setdefault(clip.name.split("/")[0], ([], []))
+        references.append(clip.reference)
+        hyps.append(hypothesis)
+    return {folder: corpus_wer(refs, hyps) for folder, (refs, hyps) in folders.items()}
 
 
 def _transcribe_all(transcribe, clips: list[Clip], desc: str) -> tuple[list[str], float]:
@@ -94,6 +105,7 @@ def evaluate_variant(registry: ModelRegistry, name: str, dev: list[Clip], dev_fe
 
     dev_hyp, result.rtf_path = _transcribe_all(via_session, dev, f"{name}/dev")
     result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
+    result.dev_by_folder = wer_by_folder(dev, dev_hyp)
     if beam is not None:
         greedy_hyp, _ = _transcribe_all(greedy, dev, f"{name}/dev-greedy")
         result.dev_wer_greedy = corpus_wer([c.reference for c in dev], greedy_hyp)
@@ -167,6 +179,7 @@ def evaluate_pocketsphinx(dev: list[Clip], digits: list[Clip]) -> SystemResult |
     result = SystemResult("pocketsphinx 5 (en-us, its LM)")
     dev_hyp, result.rtf_path = _transcribe_all(recognize, dev, "pocketsphinx/dev")
     result.dev_wer = corpus_wer([c.reference for c in dev], dev_hyp)
+    result.dev_by_folder = wer_by_folder(dev, dev_hyp)
     digit_hyp, _ = _transcribe_all(recognize, digits, "pocketsphinx/digits")
     result.digits_wer = corpus_wer([c.reference for c in digits], digit_hyp)
     return result

@@ -92,6 +92,7 @@ def write_report(models_dir: Path, results, reference, context: dict) -> Path:
                   "- greedy chunked text = whole-utterance text (target: identical): "
                   + ", ".join(f"`{r.name}` {_share(r.stream_agreement)}" for r in results), ""]
     if results:
+        lines += _folder_table(results, reference, card.get("default_variant", "default"))
         lines += ["## Examples (default variant, first dev utterances)", "", "| clip | reference | hypothesis |",
                   "|---|---|---|"]
         default = next((r for r in results if r.name == "default"), results[0])
@@ -108,6 +109,20 @@ def write_report(models_dir: Path, results, reference, context: dict) -> Path:
 
 
 _ORDER_WORDS = {2: "bigram", 3: "trigram"}
+
+
+def _folder_table(results, reference, default_name: str) -> list[str]:
+    """Dev WER per speech/dev folder for the default variant (and pocketsphinx when measured)."""
+    default = next((r for r in results if r.name == default_name), results[0])
+    if not default.dev_by_folder:
+        return []
+    systems = [default] + ([reference] if reference and reference.dev_by_folder else [])
+    lines = ["## Dev WER by folder", "",
+             "| folder | " + " | ".join(f"`{s.name}`" if s is default else s.name for s in systems) + " |",
+             "|---" * (len(systems) + 1) + "|"]
+    for folder in default.dev_by_folder:
+        lines.append(f"| {folder} | " + " | ".join(_fmt(s.dev_by_folder.get(folder)) for s in systems) + " |")
+    return lines + [""]
 
 
 def _decoder_text(decoder: dict) -> str:
