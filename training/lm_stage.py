@@ -271,8 +271,10 @@ def tuned_decoder(args: Namespace, registry: ModelRegistry, tuning: TuningSlice,
 
 def lm_text(general_share: float, general_bigrams: int, order: int) -> str:
     """How the model card describes the LM's text."""
+    digits = ("as in the base prompts" if general_share == 0
+              else f"{BASE_DIGIT_SHARE:.0%} of the mixture, as in the base prompts")
     book = ("shared LJSpeech sentences minus the tuning slice, digit strings "
-            f"({BASE_DIGIT_SHARE / (1 - general_share):.0%} of the lines), vocabulary extended with the "
+            f"({BASE_DIGIT_SHARE / (1 - general_share):.0%} of the lines, {digits}), vocabulary extended with the "
             f"{GENERAL_WORDS} most frequent words of pocketsphinx's en-us LM")
     if general_share == 0:
         return book
