@@ -83,6 +83,11 @@ def ngram_totals(probs: list[dict]) -> dict:
     return {name: len(probs[k]) + (k == 1) for k, name in enumerate(_ORDER_NAMES[:len(probs)]) if k}
 
 
+def lexicon(sentences: list[str], extra_words: dict[str, float] | None = None) -> set[str]:
+    """The words an LM over ``sentences`` knows: theirs, ``extra_words``, ``</s>`` and ``<unk>``."""
+    return {w for sentence in sentences for w in sentence.split()} | set(extra_words or {}) | {EOS, UNK}
+
+
 def kneser_ney(sentences: list[str], extra_words: dict[str, float] | None = None,
                extra_share: float = 0.05, order: int = 3) -> tuple[list[dict], list[dict]]:
     """Interpolated Kneser-Ney of ``order`` as ``(probs, backoffs)``: ``probs[k][gram]``, plain probabilities.
@@ -93,7 +98,7 @@ def kneser_ney(sentences: list[str], extra_words: dict[str, float] | None = None
     extra_words = extra_words or {}
     counts = ngram_counts(sentences, order)
     uni = counts[1]
-    vocab = (set(w for (w,) in uni) | set(extra_words) | {UNK}) - {BOS}
+    vocab = lexicon(sentences, extra_words)
     total = sum(uni.values())
     d1 = _discount(uni)
     kn_share = 1.0 - (extra_share if extra_words else 0.0)

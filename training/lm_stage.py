@@ -23,7 +23,7 @@ from models.engine import ModelCard
 from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
 from training.corpus import BASE_DIGIT_SHARE, NATURAL_TUNE_SPLIT, digit_string, load_sentences
-from training.lm import general_english_words, kneser_ney, ngram_totals, write_arpa
+from training.lm import general_english_words, kneser_ney, lexicon, ngram_totals, write_arpa
 from training.lm_mix import Model, general_english_bigrams, mix
 from training.render import load_shards
 from training.wer import corpus_wer
@@ -187,7 +187,7 @@ def tuning_logits(args: Namespace, registry: ModelRegistry) -> TuningSlice:
     return TuningSlice(slice_name, f"{limit} {slice_text}", logits, texts[:limit], audio_seconds)
 
 
-def mixed_lm(args: Namespace, general_share: float, general: Model | None) -> Model:
+def mixed_lm(args: Namespace, general_share: float, general: Model | None, extra_words: dict[str, float]) -> Model:
     """The book's LM with ``general_share`` of general English mixed in.
 
     The book's text carries its digit strings at ``BASE_DIGIT_SHARE / (1 -
@@ -196,7 +196,7 @@ def mixed_lm(args: Namespace, general_share: float, general: Model | None) -> Mo
     cost the held-out FSDD speaker 7 of 500 words (cycle-15 model).
     """
     book = kneser_ney(lm_sentences(args.shared, args.seed, BASE_DIGIT_SHARE / (1 - general_share)),
-                      _general_words(), order=args.lm_order)
+                      extra_words, order=args.lm_order)
     if general is None or general_share == 0:
         return book
     vocabulary = {w for (w,) in book[0][1]}
@@ -207,11 +207,11 @@ def choose_mixture(args: Namespace, tuning: TuningSlice, card: ModelCard, settin
     """Write ``models/lm.arpa`` at the general-English share whose tuning-slice WER is lowest with ``settings``."""
     out = args.models_dir / LM_FILE
     shares = args.general_lm_shares
+    extra_words = _general_words()  # read from the wheel once; every share's book LM adds them to its lexicon
     general = None
     if any(shares):
         try:
-            vocabulary = {w for (w,) in kneser_ney(lm_sentences(args.shared, args.seed), _general_words(),
-                                                   order=1)[0][1]}
+            vocabulary = lexicon(lm_sentences(args.shared, args.seed), extra_words)
             general = general_english_bigrams(vocabulary, args.general_bigrams)
         except (ImportError, RuntimeError) as error:
             print(f"[lm] no general-English model ({error}): the book's LM alone")
@@ -219,7 +219,7 @@ def choose_mixture(args: Namespace, tuning: TuningSlice, card: ModelCard, settin
     adjusted = [penalize_blank(l, settings.get("blank_penalty", 0.0)) for l in tuning.logits]
     rows, best = [], None
     for share in shares:
-        model = mixed_lm(args, share, general)
+        model = mixed_lm(args, share, general, extra_words)
         candidate = out.with_suffix(f".{share}.arpa")
         write_arpa(candidate, *model)
         decoder = LexiconBeamDecoder(candidate, card.vocabulary, BeamSettings.from_dict(settings))
@@ -234,19 +234,18 @@ def choose_mixture(args: Namespace, tuning: TuningSlice, card: ModelCard, settin
     return best["general_share"], rows
 
 
-def kept_decoder_measured(registry: ModelRegistry, tuning: TuningSlice, lm: Path, kept: dict) -> dict:
+def kept_decoder_measured(registry: ModelRegistry, tuning: TuningSlice, kept: dict, beam_wer: float) -> dict:
     """The kept settings, plus the tuning slice's WER with them on the model in ``--models-dir``.
 
     The ``tuning_*`` figures stay those of the model the settings were tuned
     on, several adapt cycles back; the ``checked_*`` ones say how the settings
     do on this model (greedy with the blank penalty, as the partials run).
+    ``beam_wer`` is the slice's beam WER with these settings and the chosen
+    LM, already measured when the LM's mixture was chosen.
     """
-    penalty = kept.get("blank_penalty", 0.0)
-    adjusted = [penalize_blank(l, penalty) for l in tuning.logits]
-    decoder = LexiconBeamDecoder(lm, registry.card.vocabulary, BeamSettings.from_dict(kept))
+    adjusted = [penalize_blank(l, kept.get("blank_penalty", 0.0)) for l in tuning.logits]
     greedy = greedy_wer(adjusted, tuning.texts, registry.card.vocabulary)
-    beam = corpus_wer(tuning.texts, [decoder.decode(l) for l in adjusted])
-    return dict(kept, checked_greedy_wer=greedy, checked_beam_wer=beam)
+    return dict(kept, checked_greedy_wer=greedy, checked_beam_wer=beam_wer)
 
 
 def tuned_decoder(args: Namespace, registry: ModelRegistry, tuning: TuningSlice, lm: Path) -> tuple[dict, dict]:
@@ -292,13 +291,12 @@ def run_lm(args: Namespace) -> dict:
     # The share is chosen with the kept settings, or with those the card had (a first build: the defaults).
     previous = json.loads(card_path.read_text()).get("decoder", {})
     share, mixture_rows = choose_mixture(args, tuning, registry.card, kept or previous)
-    lm = models_dir / LM_FILE
+    chosen = next(row for row in mixture_rows if row["general_share"] == share)
     if kept is not None:
-        section = kept_decoder_measured(registry, tuning, lm, kept)
+        section = kept_decoder_measured(registry, tuning, kept, chosen["wer"])
         result = {"best": section}
     else:
-        section, result = tuned_decoder(args, registry, tuning, lm)
-    chosen = next(row for row in mixture_rows if row["general_share"] == share)
+        section, result = tuned_decoder(args, registry, tuning, models_dir / LM_FILE)
     section.update(lm=LM_FILE, lm_order=args.lm_order, lm_ngrams=chosen["ngrams"], general_share=share,
                    general_share_sweep=[{"general_share": r["general_share"], "tuning_wer": round(r["wer"], 4)}
                                         for r in mixture_rows],
