@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.lm import BOS, kneser_ney, read_arpa, write_arpa
+from training.lm import BOS, EOS, kneser_ney, read_arpa, write_arpa
 from training.lm_mix import conditional, general_english_bigrams, mix, prune_bigrams
 
 BOOK = ["the press printed the book", "the book was printed in venice", "nine four one", "printing the book"]
@@ -47,6 +47,7 @@ def test_pruning_keeps_the_frequent_bigrams_and_stays_normalised() -> None:
     assert len(pruned[0][2]) == 5
     kept_pairs = set(pruned[0][2])
     assert ("can", "do") in kept_pairs  # said three times in every copy
+    assert (BOS, "the") in kept_pairs  # a sentence start weighs what a sentence end does, not <s>'s -99
     words = [w for (w,) in pruned[0][1]]
     for context in {g[:1] for g in model[0][2]}:
         assert sum(conditional(pruned, context + (w,)) for w in words) == pytest.approx(1.0, abs=1e-9), context
@@ -69,7 +70,8 @@ def test_the_pocketsphinx_wheel_gives_general_english_bigrams() -> None:
 
     vocabulary = set(general_english_words(3000))
     general = general_english_bigrams(vocabulary, keep=20000)
-    assert len(general[0][2]) == 20000 and {w for (w,) in general[0][1]} <= vocabulary
+    assert len(general[0][2]) == 20000 and {w for (w,) in general[0][1]} <= vocabulary | {EOS}
     assert conditional(general, ("of", "the")) > 10 * conditional(general, ("the", "of"))
     assert conditional(general, ("united", "states")) > 0.1
-    assert sum(conditional(general, ("your", w)) for w in vocabulary) == pytest.approx(1.0, abs=1e-6)
+    assert sum(g[0] == BOS for g in general[0][2]) > 100  # sentence starts survive the pruning
+    assert sum(conditional(general, ("your", w)) for w in vocabulary | {EOS}) == pytest.approx(1.0, abs=1e-6)

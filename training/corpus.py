@@ -85,11 +85,20 @@ def synthetic_items(sentences: list[str], voices: list[Voice], count: int, rng: 
 NATURAL_ERAS = ((0, {"kokoro": 0.6, "festival": 0.2, "flite": 0.2}),
                 (9500, {"piper": 0.5, "kokoro": 0.2, "festival": 0.15, "flite": 0.15}))
 NATURAL_TUNE_SPLIT = "tune-natural"  # the features/ folder, the data card's split and the item ids' prefix
+# From this item on, the natural voices speak everyday English (training/general_text.py) instead of
+# the book: every earlier item, and every shipped cycle, kept the book's sentences.
+GENERAL_TEXT_FROM = 31000
+GENERAL_SENTENCES = 20000
 
 
 def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng: np.random.Generator,
-                     digits: float, fragments: float) -> list[tuple[str, str]]:
+                     digits: float, fragments: float,
+                     later: tuple[int, list[str]] | None = None) -> list[tuple[str, str]]:
     """``count`` (voice id, prompt) pairs, engines drawn by the weights of the item's era (:data:`NATURAL_ERAS`).
+
+    ``later``: (first item, sentences) whose prompts come from those sentences
+    instead. A prompt takes the same draws whichever list it reads, so the items
+    before it are the same with or without it.
 
     Engines are drawn by weight rather than round-robin over voices, so the
     200 Kokoro style mixes do not drown out, nor get drowned by, the handful of
@@ -109,7 +118,8 @@ def _natural_prompts(sentences: list[str], voices: list[Voice], count: int, rng:
         _, engines, p = next(era for era in reversed(eras) if era[0] <= index)
         pool = by_engine[engines[int(rng.choice(len(engines), p=p))]]
         voice = pool[int(rng.integers(len(pool)))]
-        pairs.append((voice.id, _prompt(sentences, rng, digits=digits, fragments=fragments)))
+        source = later[1] if later and index >= later[0] else sentences
+        pairs.append((voice.id, _prompt(source, rng, digits=digits, fragments=fragments)))
     return pairs
 
 
@@ -117,10 +127,16 @@ def natural_items(shared: Path, voices: list[Voice], count: int, copies: int, se
     """The voice-adaptation set: Kokoro, Piper, festival and flite, each spoken once, augmented ``copies`` times.
 
     More digit strings than the base set: the real held-out digits are a target of their own.
+    Items from :data:`GENERAL_TEXT_FROM` on speak everyday English instead of the book.
     """
     sentences, _ = load_sentences(shared)
+    later = None
+    if count > GENERAL_TEXT_FROM:
+        from training.general_text import general_sentences  # reads the pocketsphinx wheel: only when needed
+
+        later = (GENERAL_TEXT_FROM, general_sentences(GENERAL_SENTENCES, seed))
     pairs = _natural_prompts(sentences, voices, count, np.random.default_rng([seed, 7]), digits=0.2,
-                             fragments=0.25)
+                             fragments=0.25, later=later)
     return [{"id": f"natural/{i:05d}", "kind": "tts", "voice": voice, "text": text, "copies": copies}
             for i, (voice, text) in enumerate(pairs)]
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from training.lm import BOS, read_arpa
+from training.lm import BOS, EOS, read_arpa
 
 Model = tuple[list[dict], list[dict]]  # (probs[k][gram], backoffs[k][gram]) as training.lm builds them
 
@@ -80,7 +80,10 @@ def prune_bigrams(model: Model, keep: int) -> Model:
     """
     probs, _ = model
     unigrams = probs[1]
-    ranked = sorted(probs[2], key=lambda g: unigrams.get(g[:1], 0.0) * probs[2][g], reverse=True)[:keep]
+    # <s> has no unigram probability of its own (ARPA lists it at -99), but a sentence
+    # starts as often as one ends: its context weighs what </s> does.
+    weight = {**unigrams, (BOS,): unigrams.get((EOS,), 0.0)}
+    ranked = sorted(probs[2], key=lambda g: weight.get(g[:1], 0.0) * probs[2][g], reverse=True)[:keep]
     bigrams = {g: probs[2][g] for g in ranked}
     listed: dict[tuple, float] = {}
     lower: dict[tuple, float] = {}
@@ -111,7 +114,7 @@ def general_english_bigrams(vocabulary: set[str], keep: int) -> Model:
             "m.write(sys.argv[1], ps.NGramModel.str_to_type('arpa'))\n"
         )
         subprocess.run([sys.executable, "-c", script, str(arpa)], capture_output=True)
-        model = read_arpa(arpa, max_order=2, keep=vocabulary | {BOS})
+        model = read_arpa(arpa, max_order=2, keep=vocabulary | {BOS, EOS})  # sentence ends belong to any model
     if len(model[0]) < 3 or not model[0][2]:
         raise RuntimeError("could not read the general-English bigrams from the pocketsphinx wheel")
     return prune_bigrams(model, keep)
