@@ -24,7 +24,7 @@ def general_sentences(count: int, seed: int = 0) -> list[str]:
     """``count`` sentences walked from the wheel's bigrams, seeded: the same list on every machine."""
     words = set(general_english_words(GENERAL_WORDS))
     probs, _ = general_english_bigrams(words, GENERAL_BIGRAMS)
-    followers: dict[str, tuple[list[str], np.ndarray]] = {}
+    followers: dict[str, tuple[list[str], list[float]]] = {}
     for (first, second), p in sorted(probs[2].items()):  # sorted: a seed gives one list whatever the read order
         followers.setdefault(first, ([], []))[0].append(second)
         followers[first][1].append(p)
