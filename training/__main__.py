@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                        default=[0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 20],
                        help="residual blocks to deepen the model to before each cycle, one per cycle (the last carries "
                             "on to later cycles; new blocks start as the identity, every trained weight is kept); 0 "
-                            "keeps its depth (the shipped model: 12 blocks in cycles 1-5, 16 from cycle 6, 20 from cycle 16)")
+                            "keeps its depth (the shipped model: 12 blocks in cycles 1-5, 16 from cycle 6, 20 from "
+                            "cycle 16)")
     adapt.add_argument("--adapt-level-drop-db", type=float, nargs="+",
                        default=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0],
                        help="each adapt cycle makes half its utterances up to this many dB quieter (on the features, "
