@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
 from dsp.features import FeatureConfig
 from training import natural_range, render
 from training.render import SHARD_SIZE, merge_data_cards, render_shards, with_shards, without_shards
-from training.stages import _skipped_tts_shards
+from training.stages import _saved_or_extended, _skipped_tts_shards
 
 pytest.importorskip("tqdm", reason="training requirements (training/requirements.txt) not installed")
 
@@ -44,6 +45,21 @@ def test_only_whole_shards_of_synthetic_prompts_past_the_kept_ones_are_skipped()
     assert _skipped_tts_shards(items, 1) == {1, 2}
     assert _skipped_tts_shards(items, 3) == frozenset()
     assert _skipped_tts_shards(items, None) == frozenset()
+
+
+def test_a_saved_list_long_enough_is_kept_without_drawing_the_list_again(tmp_path):
+    item_file = tmp_path / "items.json"
+    items = _noise_items(6)
+    assert _saved_or_extended(item_file, 4, lambda: items[:4]) == items[:4]
+
+    def refuse() -> list[dict]:
+        raise AssertionError("the saved list already holds the items asked for")
+
+    assert _saved_or_extended(item_file, 3, refuse) == items[:4]
+    assert _saved_or_extended(item_file, 6, lambda: items) == items  # a longer draw with the saved prefix extends it
+    other = [{**item, "text": "else"} for item in _noise_items(8)]
+    assert _saved_or_extended(item_file, 8, lambda: other) == items  # not an extension: the saved list stays
+    assert json.loads(item_file.read_text()) == items
 
 
 def test_cards_of_two_sessions_merge_by_shard(tmp_path, monkeypatch):

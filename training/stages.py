@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
 
 from dsp.features import FeatureConfig
@@ -25,18 +26,19 @@ def run_data(args: Namespace) -> dict:
                              seed=args.seed, tune_count=args.tune_utterances)
     natural = [v for v in voices if v.engine in NATURAL_ENGINES]
     ranges = _cycle_ranges(args)
-    tuning = [("tune", "items.json", "shard", splits["tune"], 0),
-              (NATURAL_TUNE_SPLIT, "items.json", "shard", natural_tune_items(args.shared, natural, args.tune_utterances,
-                                                                       seed=args.seed), 0)]
-    training = [("train", "items.json", "shard", splits["train"], 0),
-                ("train", "items-natural.json", "shard-natural",
-                 natural_items(args.shared, natural, max(end for _, end in ranges), args.natural_copies,
-                               seed=args.seed), min(start for start, _ in ranges))]
+    natural_count = max(end for _, end in ranges)
+    tuning = [("tune", "items.json", "shard", *_drawn(splits["tune"]), 0),
+              (NATURAL_TUNE_SPLIT, "items.json", "shard",
+               *_drawn(natural_tune_items(args.shared, natural, args.tune_utterances, seed=args.seed)), 0)]
+    training = [("train", "items.json", "shard", *_drawn(splits["train"]), 0),
+                ("train", "items-natural.json", "shard-natural", natural_count,
+                 lambda: natural_items(args.shared, natural, natural_count, args.natural_copies, seed=args.seed),
+                 min(start for start, _ in ranges))]
     lists = tuning if args.tuning_only else [training[0], *tuning, training[1]]
-    for split, list_name, prefix, items, first_item in lists:
+    for split, list_name, prefix, count, build, first_item in lists:
         directory = work / "features" / split
         directory.mkdir(parents=True, exist_ok=True)
-        items = _saved_or_extended(directory / list_name, items)
+        items = _saved_or_extended(directory / list_name, count, build)
         skip = _skipped_tts_shards(items, args.tts_shards) if prefix == "shard" and split == "train" else frozenset()
         card[split] = render_shards(items, directory, FeatureConfig(), seed=args.seed, desc=f"data/{prefix}",
                                     prefix=prefix, first_item=first_item, skip=skip)
@@ -69,18 +71,30 @@ def _skipped_tts_shards(items: list[dict], keep: int | None) -> frozenset[int]:
     return frozenset(all_tts[keep:])
 
 
-def _saved_or_extended(item_file: Path, items: list[dict]) -> list[dict]:
-    """The list a resumed run started with; extended when more items are asked for.
+def _drawn(items: list[dict]) -> tuple[int, Callable[[], list[dict]]]:
+    """A list already drawn, as the (count, build) pair :func:`_saved_or_extended` takes."""
+    return len(items), lambda: items
+
+
+def _saved_or_extended(item_file: Path, count: int, build: Callable[[], list[dict]]) -> list[dict]:
+    """The list a resumed run started with; extended when more than its ``count`` items are asked for.
 
     Item lists are drawn item by item from one seeded generator, so a longer
     list starts with the shorter one. Extending keeps the shards already
     rendered valid (a shard holds a fixed slice of the list) and renders only
     the new tail; a list that is not such a prefix is kept as it was.
+    ``build`` draws the list only when the saved one is too short: the natural
+    list walks the pocketsphinx wheel's bigrams (about 15 s) from item 31000 on.
     """
     if item_file.exists():
         saved = json.loads(item_file.read_text())
-        if len(items) <= len(saved) or items[: len(saved)] != saved:
+        if count <= len(saved):
+            return saved
+        items = build()
+        if items[: len(saved)] != saved:
             return saved
         print(f"[data] {item_file.name}: extending {len(saved)} items to {len(items)}")
+    else:
+        items = build()
     item_file.write_text(json.dumps(items))
     return items
