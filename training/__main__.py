@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                       default=[(0, 2400), (0, 3500), (0, 3500), (0, 5000), (0, 7500), (9500, 13500), (9500, 15500),
                                (15500, 19000), (15500, 19000), (19000, 22000),
                                (19000, 22000), (22000, 25000), (22000, 25000), (25000, 28000),
-                               (25000, 28000), (31000, 34000), (28000, 34000), (28000, 34000)],
+                               (25000, 28000), (31000, 34000), (28000, 34000), (28000, 34000), (28000, 37000),
+                               (28000, 37000)],
                       help="natural-voice (Kokoro, Piper, festival, flite) utterances each adapt cycle trains on, as "
                            "N (the first N of one seeded list) or START:END (items START..END-1, e.g. only those new "
                            "to the cycle); the data stage renders what the cycles (or --adapt-cycle alone) need. "
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt (learning-rate cycles on the natural voices: Kokoro, Piper, festival, flite)")
     adapt.add_argument("--adapt-minutes", type=float, nargs="+",
                        default=[160.0, 35.0, 60.0, 60.0, 58.0, 25.0, 65.0, 55.0, 15.0, 45.0,
-                                15.0, 45.0, 15.0, 45.0, 15.0, 45.0, 15.0, 15.0],
+                                15.0, 45.0, 15.0, 45.0, 15.0, 45.0, 15.0, 15.0, 40.0, 15.0],
                        help="wall-time budget of each adapt cycle, one per --natural-utterances (the shipped model's "
                             "cycle 1: 85, then resumed with the budget raised to 160); 0 skips a cycle")
     adapt.add_argument("--adapt-epochs", type=int, default=40)
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "trained on the same mix (range, FSDD repeats, base share and shards, depth, peak rate, "
                             "level drop)")
     adapt.add_argument("--adapt-fsdd-repeats", type=int, nargs="+",
-                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 8],
+                       default=[4, 4, 4, 4, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 8, 4, 8],
                        help="times the real FSDD recordings appear in each adapt cycle's mix, one per cycle (the last "
                             "carries on to later cycles)")
     adapt.add_argument("--adapt-blocks", type=int, nargs="+",
