@@ -77,7 +77,7 @@ def _drawn(items: list[dict]) -> tuple[int, Callable[[], list[dict]]]:
 
 
 def _saved_or_extended(item_file: Path, count: int, build: Callable[[], list[dict]]) -> list[dict]:
-    """The list a resumed run started with; extended when more than its ``count`` items are asked for.
+    """The list a resumed run started with; extended when ``count``, the items asked for, is more than it holds.
 
     Item lists are drawn item by item from one seeded generator, so a longer
     list starts with the shorter one. Extending keeps the shards already
