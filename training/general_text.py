@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.lm import BOS, EOS, general_english_words
+from training.lm import BOS, EOS, GENERAL_WORDS, general_english_words
 from training.lm_mix import general_english_bigrams
 
-GENERAL_WORDS = 20000  # the everyday words a walk may use (the decoder's lexicon knows them all)
 GENERAL_BIGRAMS = 500000
 MIN_WORDS, MAX_WORDS = 3, 24
 

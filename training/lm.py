@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+GENERAL_WORDS = 20000  # everyday words the decoder's lexicon knows, and the only ones the voices' walks use
 
 
 def _discount(counts: Counter) -> float:

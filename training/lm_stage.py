@@ -23,7 +23,7 @@ from models.engine import ModelCard
 from models.recognizer import padded_utterance
 from models.registry import ModelRegistry
 from training.corpus import BASE_DIGIT_SHARE, NATURAL_TUNE_SPLIT, digit_string, load_sentences
-from training.lm import general_english_words, kneser_ney, lexicon, ngram_totals, write_arpa
+from training.lm import GENERAL_WORDS, general_english_words, kneser_ney, lexicon, ngram_totals, write_arpa
 from training.lm_mix import Model, general_english_bigrams, mix
 from training.render import load_shards
 from training.wer import corpus_wer
@@ -41,9 +41,6 @@ BEAM_TOKENS = (4, 6, 12)
 # behind each other: `python -m bench` held 24 real-time streams on 2 cores at 0.0025 and 8-10 at
 # 0.013-0.019 (its target is 8). 0.02 keeps both.
 BEAM_RTF_BUDGET = 0.02
-
-
-GENERAL_WORDS = 20000
 
 
 def _general_words() -> dict[str, float]:
